@@ -1,0 +1,166 @@
+"""Configuration: one dataclass per stage, read from YAML and from CLI flags.
+
+Library code takes these dataclasses, never an argparse Namespace. Each field
+carries its help text in ``metadata["help"]``; :mod:`groundcap.config_cli`
+turns them into flags (``--detect.conf`` and, where the field name is unique,
+``--conf``). Only the standard library is imported here; YAML is read by
+:func:`load_yaml` with PyYAML imported lazily.
+
+>>> cfg = FactsConfig()
+>>> cfg.detect.detector
+'ssd-mobilenet-v2'
+>>> merge(cfg, {"detect": {"conf": 0.3}}).detect.conf
+0.3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+__all__ = [
+    "DetectConfig",
+    "ColorConfig",
+    "SpatialConfig",
+    "SceneConfig",
+    "FactsConfig",
+    "merge",
+    "to_dict",
+    "config_hash",
+    "load_yaml",
+]
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:  # noqa: A002 - mirrors argparse
+    if isinstance(default, (list, dict, set)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    detector: str = _f("ssd-mobilenet-v2", "Detector name (see `groundcap list detectors`) or an ultralytics weights path.")
+    conf: float = _f(0.4, "Minimum detection score.")
+    iou: float = _f(0.5, "IoU above which boxes of the same class are merged (per-class NMS).")
+    agnostic_iou: float = _f(0.8, "IoU above which boxes of different classes are merged "
+                                  "(class-agnostic duplicate suppression); 1 disables it.")
+    max_objects: int = _f(20, "Keep at most this many objects, highest score first.")
+    classes: Optional[tuple[str, ...]] = _f(None, "Keep only these labels (comma separated on the CLI).")
+    imgsz: int = _f(640, "Inference size for ultralytics models.")
+    device: str = _f("cpu", "Device for torch-based detectors (cpu, cuda, cuda:0).")
+
+
+@dataclass(frozen=True)
+class ColorConfig:
+    color_method: str = _f("kmeans", "How dominant colors are found: kmeans or histogram.")
+    n_colors: int = _f(2, "Colors reported per object.")
+    palette_size: int = _f(3, "Colors in the whole-image palette (used when nothing is detected).")
+    center_weight: float = _f(2.0, "How much more the box center counts than its border (1 = flat).")
+    min_fraction: float = _f(0.12, "Drop colors covering less than this share of an object.")
+    max_pixels: int = _f(4096, "Pixels sampled per object for clustering.")
+
+
+@dataclass(frozen=True)
+class SpatialConfig:
+    max_relations: int = _f(6, "Relations kept per image, most salient first.")
+    near: float = _f(0.08, "Gap, as a share of the image diagonal, under which two objects are 'next to' each other.")
+    far: float = _f(0.55, "Center distance, as a share of the image diagonal, over which objects are 'far from' each other.")
+    min_area: float = _f(0.002, "Objects smaller than this share of the image take part in no relation.")
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    classifier: str = _f("efficientnet-lite3", "Whole-image classifier for context labels and scene cues, or 'none'.")
+    context_top_k: int = _f(5, "Classifier labels kept.")
+    context_min_score: float = _f(0.15, "Classifier labels below this score are dropped.")
+    pose: bool = _f(False, "Estimate a coarse posture for each person (MoveNet).")
+    ocr: str = _f("auto", "Read text with tesseract: auto (when installed), on, or off.")
+
+
+@dataclass(frozen=True)
+class FactsConfig:
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    colors: ColorConfig = field(default_factory=ColorConfig)
+    spatial: SpatialConfig = field(default_factory=SpatialConfig)
+    scene: SceneConfig = field(default_factory=SceneConfig)
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    """Converts a YAML/CLI value to a field's declared type, with a clear error."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union:  # Optional[X]
+        if value is None:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where}: expected a list, got {value!r}")
+        return tuple(_coerce(args[0], v, where) for v in value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ValueError(f"{where}: expected true/false, got {value!r}")
+    if tp in (int, float, str):
+        try:
+            if tp is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return tp(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: expected {tp.__name__}, got {value!r}") from None
+    return value
+
+
+def merge(cfg: Any, overrides: Mapping[str, Any], _where: str = "") -> Any:
+    """Returns a copy of ``cfg`` with nested ``overrides`` applied and type-checked.
+
+    Raises:
+        ValueError: on an unknown key or a value of the wrong type.
+    """
+    hints = typing.get_type_hints(type(cfg))
+    names = {f.name for f in dataclasses.fields(cfg)}
+    changes = {}
+    for key, value in overrides.items():
+        where = f"{_where}{key}"
+        if key not in names:
+            raise ValueError(f"unknown config key {where!r}; expected one of {sorted(names)}")
+        current = getattr(cfg, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, Mapping):
+                raise ValueError(f"{where}: expected a mapping of settings, got {value!r}")
+            changes[key] = merge(current, value, where + ".")
+        else:
+            changes[key] = _coerce(hints[key], value, where)
+    return dataclasses.replace(cfg, **changes)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Config as plain JSON-ready data."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def config_hash(cfg: Any) -> str:
+    """Short stable hash of a config, for cache keys."""
+    blob = json.dumps(to_dict(cfg), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Reads a YAML (or JSON) mapping of config overrides."""
+    import yaml
+
+    text = Path(path).read_text(encoding="utf-8")
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config file must hold a mapping, got {type(data).__name__}")
+    return data
