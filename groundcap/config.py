@@ -60,8 +60,9 @@ class ColorConfig:
     color_method: str = _f("kmeans", "How dominant colors are found: kmeans or histogram.")
     n_colors: int = _f(2, "Colors reported per object.")
     palette_size: int = _f(3, "Colors in the whole-image palette (used when nothing is detected).")
-    center_weight: float = _f(2.0, "How much more the box center counts than its border (1 = flat).")
+    center_weight: float = _f(4.0, "How much more the box center counts than its border (1 = flat).")
     min_fraction: float = _f(0.12, "Drop colors covering less than this share of an object.")
+    chroma_boost: float = _f(3.0, "Rank vivid colors above larger dull ones: share x (1 + boost x chroma/10); 0 ranks by share.")
     max_pixels: int = _f(4096, "Pixels sampled per object for clustering.")
 
 
