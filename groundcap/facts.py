@@ -94,9 +94,10 @@ class FactsExtractor:
         t = time.perf_counter()
         all_dets = self.detector.detect_batch(list(arrays))
         t = self._tick("detect", t)
-        return [self._facts(a, i, d) for a, i, d in zip(arrays, infos, all_dets)]
+        return [self.facts_for(a, i, d) for a, i, d in zip(arrays, infos, all_dets)]
 
-    def _facts(self, array: np.ndarray, info: ImageInfo, detections: tuple[Detection, ...]) -> Facts:
+    def facts_for(self, array: np.ndarray, info: ImageInfo, detections: tuple[Detection, ...]) -> Facts:
+        """Everything after detection, for detections made elsewhere (the eval reuses one SSD pass)."""
         sc = self.config.scene
         t = time.perf_counter()
         labels = self.classifier.classify(array) if self.classifier is not None else ()

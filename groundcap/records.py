@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -53,7 +54,7 @@ _INSTANCE_ID = re.compile(r"^[a-z0-9][a-z0-9 ]*_[0-9]+$")
 
 
 def _check_unit(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0.0 <= value <= 1.0):
+    if not (isinstance(value, numbers.Real) and math.isfinite(value) and 0.0 <= value <= 1.0):
         raise ValueError(f"{name} must be a finite number in [0, 1], got {value!r}")
 
 

@@ -103,5 +103,5 @@ class PoseEstimator:
                 continue
             guess = posture_from_keypoints(self.keypoints(image, det))
             if guess is not None:
-                out.append(Posture(det.instance_id, guess[0], max(0.0, min(1.0, guess[1]))))
+                out.append(Posture(det.instance_id, guess[0], max(0.0, min(1.0, float(guess[1])))))
         return tuple(out)

@@ -174,7 +174,7 @@ def scene_of(image: np.ndarray, detections: Sequence[Detection] = (), context: S
 
     time_votes: dict[str, float] = {}
     time_ev: dict[str, list[str]] = {}
-    if sky > 0.15 or (location.value == "outdoor" and bright > 0.4):
+    if sky > 0.15 or (location.value == "outdoor" and bright > 0.3):
         time_votes["day"] = 0.5 + sky + bright
         time_ev["day"] = [f"brightness {bright:.2f}", f"sky {sky:.0%}"]
     if bright < 0.18 and stats["dark_share"] > 0.5 and sky < 0.05:

@@ -1,0 +1,1 @@
+"""Side-by-side speed and memory ratios: ``python -m benchmarks all``."""

@@ -1,0 +1,26 @@
+"""``python -m benchmarks {all,facts}``: run benchmarks and print their tables."""
+
+from __future__ import annotations
+
+import sys
+
+from benchmarks import facts_stages
+
+SUITES = {"facts": facts_stages.main}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    which = argv.pop(0) if argv else "all"
+    if which not in ("all", *SUITES):
+        print(f"usage: python -m benchmarks [all|{'|'.join(SUITES)}] [options]", file=sys.stderr)
+        return 2
+    for name, fn in SUITES.items():
+        if which in ("all", name):
+            print(f"## {name}")
+            fn(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

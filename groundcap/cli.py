@@ -1,0 +1,135 @@
+"""The ``groundcap`` command: thin subcommands over the library.
+
+Each subcommand parses its flags into config dataclasses, calls the library
+and prints. ``main(argv)`` returns an exit code, so it can be called from
+Python and tests as well as from the console script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable, Sequence
+
+from groundcap import __version__
+from groundcap.config import FactsConfig
+from groundcap.config_cli import add_config_flags, config_from_args
+from groundcap.errors import GroundcapError, ImageError
+
+__all__ = ["main", "make_parser"]
+
+
+def _facts_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("facts", help="Print the facts of one or more images.",
+                       description="Detections, colors, relations and scene of each image, in English or JSON.")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="Image files.")
+    p.add_argument("--json", action="store_true", help="Print one JSON record per image (JSON lines).")
+    p.add_argument("--context", action="store_true", help="Also print the classifier's context labels.")
+    p.add_argument("-v", "--verbose", action="store_true", help="Print time per stage at the end.")
+    add_config_flags(p, FactsConfig)
+    p.set_defaults(func=_run_facts)
+
+
+def _run_facts(args: argparse.Namespace) -> int:
+    from groundcap.facts import FactsExtractor
+
+    extractor = FactsExtractor(config_from_args(FactsConfig, args))
+    failed = 0
+    for i, path in enumerate(args.images):
+        try:
+            facts = extractor.extract(path)
+        except ImageError as e:
+            failed += 1
+            print(f"error: {e}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"image": path, "status": e.reason, "error": str(e)}))
+            continue
+        if args.json:
+            print(json.dumps({"image": path, "status": "ok", "facts": facts.to_dict()}, ensure_ascii=False))
+        else:
+            if i:
+                print()
+            print(f"{path} ({facts.image.width}x{facts.image.height})")
+            for line in facts.describe(context=args.context).splitlines():
+                print("  " + line)
+    if args.verbose:
+        total = sum(extractor.timings.values())
+        parts = ", ".join(f"{k} {v * 1000 / max(1, len(args.images)):.0f} ms" for k, v in extractor.timings.items())
+        print(f"per image: {parts} (total {total * 1000 / max(1, len(args.images)):.0f} ms)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _eval_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="Measure groundcap against human captions.")
+    esub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    f = esub.add_parser("facts", help="Agreement of the facts with reference captions, beside the seed baseline.")
+    f.add_argument("data", metavar="DIR_OR_JSONL",
+                   help="A folder holding captions.jsonl (like flickr8k-mini), or the .jsonl file itself.")
+    f.add_argument("--split", default="all", help="Only images of this split (train, dev, test; default all).")
+    f.add_argument("--limit", type=int, default=None, help="Score a seeded random sample of this many images.")
+    f.add_argument("--seed", type=int, default=0, help="Seed for --limit.")
+    f.add_argument("--no-baseline", action="store_true", help="Skip the seed baseline.")
+    f.add_argument("--json", metavar="FILE", default=None, help="Also write the table as JSON here.")
+    add_config_flags(f, FactsConfig)
+    f.set_defaults(func=_run_eval_facts)
+
+
+def _run_eval_facts(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from groundcap.data.captions import read_captions_jsonl, select
+    from groundcap.eval.facts_agreement import evaluate_facts
+
+    src = Path(args.data)
+    items = select(read_captions_jsonl(src / "captions.jsonl" if src.is_dir() else src), args.split, args.limit, args.seed)
+    if not items:
+        print(f"error: no images in {src} for split {args.split!r}", file=sys.stderr)
+        return 2
+    report = evaluate_facts(items, config_from_args(FactsConfig, args), baseline=not args.no_baseline,
+                            progress=sys.stderr.isatty())
+    print(f"{report.images} images, split {args.split}, {report.seconds:.0f} s")
+    print(report.markdown())
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _list_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("list", help="List the registered backends.")
+    p.add_argument("what", choices=["detectors"])
+    p.set_defaults(func=_run_list)
+
+
+def _run_list(args: argparse.Namespace) -> int:
+    from groundcap.detect import list_detectors
+
+    for name in list_detectors():
+        print(name)
+    return 0
+
+
+_SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_facts_parser, _eval_parser, _list_parser)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="groundcap", description="Grounded image captions you can audit.")
+    parser.add_argument("--version", action="version", version=f"groundcap {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in _SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the CLI; returns the exit code (0 ok, 1 some inputs failed, 2 usage or config error)."""
+    args = make_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except GroundcapError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

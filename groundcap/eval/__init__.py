@@ -1,0 +1,1 @@
+"""Measuring groundcap against human captions: facts agreement (and later caption metrics)."""
