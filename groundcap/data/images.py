@@ -25,6 +25,7 @@ import hashlib
 import io
 import os
 import stat
+import sys
 from typing import Union
 
 import numpy as np
@@ -198,7 +199,7 @@ def _open(data: bytes, watch: _ReadWatch, name: str, max_pixels: int) -> ImageFi
     Image.init()
     formats = [f for f in Image.ID if f != "EPS"]
     try:
-        img = Image.open(watch, formats=formats)
+        img = _pil_open()(watch, formats=formats)
     except Exception as e:
         # The bomb warning arrives here too, as an exception, when warnings are errors.
         raise _failure(name, e, data, watch, _sniff(data) or "image") from None
@@ -208,6 +209,23 @@ def _open(data: bytes, watch: _ReadWatch, name: str, max_pixels: int) -> ImageFi
         img.close()
         raise
     return img
+
+
+def _pil_open():
+    """PIL's own ``Image.open``, even after ultralytics has patched it.
+
+    Importing ultralytics replaces ``PIL.Image.open`` process-wide with a
+    wrapper that, on an unidentified file, runs ``check_requirements("pi-heif")``
+    (a pip install at run time) and retries. Bad input must give a clear error
+    here, never an install, so the wrapper is bypassed.
+    """
+    current = Image.open
+    if getattr(current, "__module__", "PIL.Image") != "PIL.Image":
+        patches = sys.modules.get("ultralytics.utils.patches")
+        original = getattr(patches, "_image_open", None)
+        if callable(original) and getattr(original, "__module__", "") == "PIL.Image":
+            return original
+    return current
 
 
 def _failure(name: str, e: BaseException, data: bytes, watch: _ReadWatch | None, kind: str) -> ImageError:

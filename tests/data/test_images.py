@@ -568,3 +568,20 @@ def test_symlink_to_an_image_loads(tmp_path):
     target = save(tmp_path, "real.png", pixels("RGB", [BLUE]))
     rgb, info = load_image(make_symlink(tmp_path, "link.png", target))
     assert tuple(rgb[0, 0]) == BLUE and info.source.endswith("link.png")
+
+
+def test_ultralytics_patch_of_pil_open_is_bypassed(tmp_path, monkeypatch):
+    """Importing ultralytics patches PIL.Image.open to pip-install pi-heif on unknown files."""
+    pytest.importorskip("ultralytics")
+    import ultralytics.utils.patches as patches
+    from PIL import Image
+
+    assert Image.open is patches.image_open  # the patch is live in this process
+    monkeypatch.setattr(patches, "_pil_plugins_registered", False)
+    monkeypatch.setattr("ultralytics.utils.checks.check_requirements",
+                        lambda *a, **k: pytest.fail("groundcap let ultralytics try a run-time install"))
+    page = tmp_path / "page.jpg"
+    page.write_bytes(b"<!doctype html><html><body>404</body></html>")
+    with pytest.raises(ImageError) as info:
+        load_image(page)
+    assert info.value.reason == "not_an_image"
