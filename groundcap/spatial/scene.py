@@ -172,16 +172,21 @@ def scene_of(image: np.ndarray, detections: Sequence[Detection] = (), context: S
         out_ev["indoor"].append("no sky, dim")
     location = _decide(out_votes, out_ev, min_margin=0.3)
 
+    # Only blue sky is evidence of daylight: white "sky" may be floodlights or a
+    # lit wall. Without it, brightness decides, and the middle stays undecided.
+    blue_sky = float(top[0])
     time_votes: dict[str, float] = {}
     time_ev: dict[str, list[str]] = {}
-    if sky > 0.15 or (location.value == "outdoor" and bright > 0.3):
-        time_votes["day"] = 0.5 + sky + bright
-        time_ev["day"] = [f"brightness {bright:.2f}", f"sky {sky:.0%}"]
-    if bright < 0.18 and stats["dark_share"] > 0.5 and sky < 0.05:
-        time_votes["night"] = 1.2 if location.value != "indoor" else 0.4
-        time_ev["night"] = [f"brightness {bright:.2f}", f"dark pixels {stats['dark_share']:.0%}"]
-    elif bright < 0.3 and sky < 0.05:
-        time_votes["dim"] = 0.8
-        time_ev["dim"] = [f"brightness {bright:.2f}", "no sky"]
+    if blue_sky > 0.1 or (bright > 0.4 and location.value == "outdoor"):
+        time_votes["day"] = 0.4 + 2 * blue_sky + max(0.0, bright - 0.3) * 3
+        time_ev["day"] = [f"brightness {bright:.2f}", f"blue sky {blue_sky:.0%}"]
+    if blue_sky < 0.05 and bright < 0.3:
+        dark = (0.3 - bright) * 5 + stats["dark_share"]
+        if location.value == "indoor":
+            time_votes["dim"] = 0.8
+            time_ev["dim"] = [f"brightness {bright:.2f}", "indoors"]
+        else:
+            time_votes["night"] = dark
+            time_ev["night"] = [f"brightness {bright:.2f}", f"dark pixels {stats['dark_share']:.0%}", "no blue sky"]
     time_of_day = _decide(time_votes, time_ev, min_margin=0.3)
     return Scene(time_of_day, location, place, round(bright, 4))

@@ -1,0 +1,60 @@
+import json
+
+import pytest
+
+from groundcap.cli import main
+
+
+def test_list_detectors(capsys):
+    assert main(["list", "detectors"]) == 0
+    assert "ssd-mobilenet-v2" in capsys.readouterr().out
+
+
+def test_help_lists_config_flags(capsys):
+    with pytest.raises(SystemExit):
+        main(["facts", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--detect.conf", "--conf", "--max-objects", "--classes", "--color-method", "--config"):
+        assert flag in out
+
+
+@pytest.mark.models
+def test_facts_text_and_json(bus_path, capsys):
+    assert main(["facts", str(bus_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Objects: " in out and "a bus" in out and "Setting: outdoors" in out
+    assert main(["facts", str(bus_path), "--json", "--max-objects", "2"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["status"] == "ok" and len(record["facts"]["detections"]) == 2
+
+
+@pytest.mark.models
+def test_bad_file_gets_a_status_and_the_good_one_still_runs(bus_path, tmp_path, capsys):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"")
+    assert main(["facts", str(bad), str(bus_path), "--json"]) == 1
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["status"] for r in rows] == ["empty_file", "ok"]
+    assert "broken.jpg" in captured.err
+
+
+@pytest.mark.models
+def test_yaml_config_and_flag_precedence(bus_path, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("detect:\n  classes: [bus]\n  conf: 0.9\n")
+    assert main(["facts", str(bus_path), "--json", "--config", str(cfg), "--conf", "0.5"]) == 0
+    facts = json.loads(capsys.readouterr().out)["facts"]
+    assert [d["label"] for d in facts["detections"]] == ["bus"]
+
+
+def test_bad_config_is_a_usage_error(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("detect:\n  nope: 1\n")
+    assert main(["facts", "x.jpg", "--config", str(cfg)]) == 2
+    assert "detect.nope" in capsys.readouterr().err
+
+
+def test_unknown_detector_is_a_usage_error(capsys):
+    assert main(["facts", "x.jpg", "--detector", "nonsense"]) == 2
+    assert "unknown detector" in capsys.readouterr().err
