@@ -1,7 +1,7 @@
 """From an image to :class:`~groundcap.records.Facts`: detect, then colors, relations and scene.
 
 >>> from groundcap import FactsExtractor
->>> extractor = FactsExtractor()          # doctest: +SKIP  (loads the models once)
+>>> extractor = FactsExtractor()          # doctest: +SKIP
 >>> facts = extractor.extract("bus.jpg")  # doctest: +SKIP
 >>> print(facts.describe())               # doctest: +SKIP
 """
@@ -110,7 +110,7 @@ class FactsExtractor:
         relations = relations_between(detections, self.config.spatial)
         scene = scene_of(array, detections, labels)
         t = self._tick("spatial", t)
-        ocr = OcrResult("skipped", (), "disabled" if sc.ocr == "off" else "tesseract is not installed")
+        ocr = OcrResult("skipped", (), "disabled (--ocr auto to enable)" if sc.ocr == "off" else "tesseract is not installed")
         if self.ocr:
             from groundcap.detect.ocr import read_text
 
