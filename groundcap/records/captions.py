@@ -1,0 +1,127 @@
+"""The caption records: candidates an LLM wrote, and the result of captioning one image."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from groundcap.records.facts import Facts
+
+__all__ = ["CANDIDATE_STATUSES", "Candidate", "CaptionResult"]
+
+#: Why a candidate is or is not usable.
+CANDIDATE_STATUSES = (
+    "ok",            # usable text
+    "empty",         # the model returned nothing (after clean-up)
+    "garbage",       # no words, repeated tokens, or the prompt echoed back
+    "no_match",      # the template's regex did not match
+    "invalid_json",  # structured output that stayed invalid after one repair
+    "error",         # the generator failed for this prompt (endpoint down, ...)
+    "fallback",      # the template sentence, used because no candidate was usable
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One caption an LLM (or the template) proposed.
+
+    Attributes:
+        text: The cleaned caption ("" when unusable).
+        status: One of :data:`CANDIDATE_STATUSES`.
+        logprob: Mean token log-probability under the generator, when known.
+        source: Which generator and model wrote it.
+        scores: Score breakdown by scorer name (``{"logprob": -0.8, ...}``).
+        total: The combined score the candidates are ranked by.
+        raw: What the model returned before clean-up.
+        detail: Why the status is not ``ok``, or other notes.
+        structured: Parsed structured output (title, tags, ...), when asked for.
+        greedy: Whether this was the greedy decode.
+    """
+
+    text: str
+    status: str = "ok"
+    logprob: float | None = None
+    source: str = ""
+    scores: Mapping[str, float] = field(default_factory=dict)
+    total: float | None = None
+    raw: str = ""
+    detail: str = ""
+    structured: Mapping[str, Any] | None = None
+    greedy: bool = False
+
+    def __post_init__(self) -> None:
+        if self.status not in CANDIDATE_STATUSES:
+            raise ValueError(f"unknown candidate status {self.status!r}; expected one of {CANDIDATE_STATUSES}")
+        if self.status == "ok" and not self.text.strip():
+            raise ValueError("an ok candidate needs text")
+        if self.logprob is not None and not math.isfinite(self.logprob):
+            raise ValueError(f"logprob must be finite, got {self.logprob}")
+        object.__setattr__(self, "scores", dict(self.scores))
+
+    @property
+    def usable(self) -> bool:
+        return self.status in ("ok", "fallback")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "status": self.status, "logprob": self.logprob, "source": self.source,
+                "scores": dict(self.scores), "total": self.total, "raw": self.raw, "detail": self.detail,
+                "structured": None if self.structured is None else json.loads(json.dumps(self.structured)),
+                "greedy": self.greedy}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Candidate:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class CaptionResult:
+    """The caption of one image, with every candidate and why one was chosen.
+
+    Attributes:
+        caption: The chosen caption.
+        chosen: Index of the chosen candidate in ``candidates``.
+        candidates: Every candidate, ranked best first, with scores and statuses.
+        facts: The facts the prompt was built from.
+        prompt: The prompt text the generator saw.
+        status: ``ok``; ``fallback`` when the template sentence had to be used;
+            ``error`` when generation failed (the caption is then the fallback).
+        models: Which models ran, by role.
+        timings: Seconds per stage.
+        detail: What went wrong, when something did.
+    """
+
+    caption: str
+    chosen: int
+    candidates: tuple[Candidate, ...]
+    facts: Facts
+    prompt: str = ""
+    status: str = "ok"
+    models: tuple[tuple[str, str], ...] = ()
+    timings: tuple[tuple[str, float], ...] = ()
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "candidates", tuple(self.candidates))
+        if not 0 <= self.chosen < len(self.candidates):
+            raise ValueError(f"chosen={self.chosen} is not a candidate index (have {len(self.candidates)})")
+        if self.status not in ("ok", "fallback", "error"):
+            raise ValueError(f"unknown result status {self.status!r}")
+
+    @property
+    def best(self) -> Candidate:
+        return self.candidates[self.chosen]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"caption": self.caption, "status": self.status, "chosen": self.chosen,
+                "candidates": [c.to_dict() for c in self.candidates], "facts": self.facts.to_dict(),
+                "prompt": self.prompt, "models": dict(self.models),
+                "timings": dict(self.timings), "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CaptionResult:
+        return cls(d["caption"], d["chosen"], tuple(Candidate.from_dict(c) for c in d["candidates"]),
+                   Facts.from_dict(d["facts"]), d.get("prompt", ""), d.get("status", "ok"),
+                   tuple(d.get("models", {}).items()), tuple(d.get("timings", {}).items()),
+                   d.get("detail", ""))
