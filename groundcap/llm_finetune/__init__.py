@@ -1,0 +1,1 @@
+"""From facts to captions with an LLM: prompts, generators, and (later) LoRA fine-tuning."""

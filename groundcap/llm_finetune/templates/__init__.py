@@ -1,0 +1,1 @@
+"""Built-in prompt templates (package data, read with ``importlib.resources``)."""
