@@ -1,1 +1,1 @@
-"""Measuring groundcap against human captions: facts agreement (and later caption metrics)."""
+"""Measuring groundcap against human captions: facts agreement, caption metrics (CIDEr-D, BLEU-4, METEOR, ROUGE-L, CHAIR)."""
