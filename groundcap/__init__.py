@@ -11,17 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from groundcap.config import ColorConfig, DetectConfig, FactsConfig, SceneConfig, SpatialConfig
+from groundcap.config import CaptionConfig, ColorConfig, DetectConfig, FactsConfig, SceneConfig, SpatialConfig
 from groundcap.errors import ConfigError, GroundcapError, ImageError, ModelLoadError
 from groundcap.records import (
-    ContextLabel, Detection, Facts, ImageInfo, NamedColor, ObjectColor, OcrResult, Posture, Relation, Scene, SceneCue,
+    Candidate, CaptionResult, ContextLabel, Detection, Facts, ImageInfo, NamedColor, ObjectColor, OcrResult, Posture, Relation, Scene, SceneCue,
 )
 
 if TYPE_CHECKING:
     from groundcap.facts import FactsExtractor, extract_facts
+    from groundcap.pipeline import Captioner
 
 __all__ = [
-    "__version__", "extract_facts", "FactsExtractor",
+    "__version__", "extract_facts", "FactsExtractor", "Captioner", "CaptionConfig", "CaptionResult", "Candidate",
     "FactsConfig", "DetectConfig", "ColorConfig", "SpatialConfig", "SceneConfig",
     "GroundcapError", "ImageError", "ModelLoadError", "ConfigError",
     "Facts", "Detection", "ObjectColor", "NamedColor", "Relation", "Scene", "SceneCue", "ContextLabel",
@@ -36,4 +37,8 @@ def __getattr__(name: str) -> Any:
         from groundcap import facts
 
         return getattr(facts, name)
+    if name == "Captioner":
+        from groundcap.pipeline import Captioner
+
+        return Captioner
     raise AttributeError(f"module 'groundcap' has no attribute {name!r}")

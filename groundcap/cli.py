@@ -13,7 +13,7 @@ import sys
 from typing import Callable, Sequence
 
 from groundcap import __version__
-from groundcap.config import FactsConfig
+from groundcap.config import CaptionConfig, FactsConfig
 from groundcap.config_cli import add_config_flags, config_from_args
 from groundcap.errors import GroundcapError, ImageError
 
@@ -60,6 +60,58 @@ def _run_facts(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _caption_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("caption", help="Caption one or more images with an LLM, grounded in their facts.",
+                       description="Facts -> prompt -> N candidates -> ranking. Offline by default "
+                                   "(SSD facts, the embedded SmolLM2).")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="Image files (a sidecar IMAGE.txt is a prior caption).")
+    p.add_argument("--json", action="store_true", help="Print one CaptionResult per image (JSON lines).")
+    p.add_argument("--facts", dest="show_facts", action="store_true", help="Also print the facts.")
+    p.add_argument("-v", "--verbose", action="store_true", help="Print time per stage at the end.")
+    add_config_flags(p, CaptionConfig)
+    p.set_defaults(func=_run_caption)
+
+
+def _print_result(path: str, result, show_facts: bool) -> None:
+    print(f"{path}: {result.caption}")
+    if result.status != "ok":
+        print(f"  status: {result.status} ({result.detail})")
+    for i, c in enumerate(result.candidates, start=1):
+        mark = "*" if i - 1 == result.chosen else " "
+        scores = ", ".join(f"{k} {v:.2f}" for k, v in c.scores.items())
+        text = c.text or f"({c.detail})"
+        print(f"  {mark}{i}. [{c.status}{', ' + scores if scores else ''}] {text}")
+    if show_facts:
+        for line in result.facts.describe().splitlines():
+            print("    " + line)
+
+
+def _run_caption(args: argparse.Namespace) -> int:
+    from groundcap.pipeline import Captioner
+
+    config = config_from_args(CaptionConfig, args)
+    captioner = Captioner(config)
+    failed = 0
+    for path in args.images:
+        try:
+            result = captioner.caption(path)
+        except ImageError as e:
+            failed += 1
+            print(f"error: {e}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"image": path, "status": e.reason, "error": str(e)}))
+            continue
+        if args.json:
+            print(json.dumps({"image": path, **result.to_dict()}, ensure_ascii=False))
+        else:
+            _print_result(path, result, args.show_facts)
+    if args.verbose:
+        n = max(1, len(args.images))
+        parts = ", ".join(f"{k} {v * 1000 / n:.0f} ms" for k, v in captioner.timings.items())
+        print(f"per image: {parts}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _eval_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="Measure groundcap against human captions.")
     esub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
@@ -73,6 +125,60 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--json", metavar="FILE", default=None, help="Also write the table as JSON here.")
     add_config_flags(f, FactsConfig)
     f.set_defaults(func=_run_eval_facts)
+    _add_eval_captions(esub)
+
+
+def _add_eval_captions(esub: argparse._SubParsersAction) -> None:
+    c = esub.add_parser("captions", help="Caption images that have references and score CIDEr-D, BLEU-4, "
+                                         "METEOR, ROUGE-L and CHAIR.")
+    c.add_argument("data", metavar="DIR_OR_JSONL", help="A folder holding captions.jsonl, or the file itself.")
+    c.add_argument("--split", default="test", help="Images of this split (default test; 'all' for every image).")
+    c.add_argument("--limit", type=int, default=None, help="Score a seeded random sample of this many images.")
+    c.add_argument("--sample-seed", type=int, default=0, help="Seed for --limit.")
+    c.add_argument("--human", action="store_true",
+                   help="Score one human caption against the other four instead (the metric's noise floor).")
+    c.add_argument("--no-meteor", action="store_true", help="Skip METEOR (it starts a Java process).")
+    c.add_argument("--out", metavar="FILE.json", default=None, help="Write predictions, scores and config here.")
+    c.add_argument("--name", default=None, help="Row name in the printed table.")
+    add_config_flags(c, CaptionConfig)
+    c.set_defaults(func=_run_eval_captions)
+
+
+def _run_eval_captions(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from groundcap.config import to_dict
+    from groundcap.data.captions import read_captions_jsonl, select
+    from groundcap.eval.caption_eval import caption_items, score_items, write_predictions
+    from groundcap.eval.captions import human_noise_floor, score_table
+
+    src = Path(args.data)
+    items = select(read_captions_jsonl(src / "captions.jsonl" if src.is_dir() else src), args.split,
+                   args.limit, args.sample_seed)
+    if not items:
+        print(f"error: no images in {src} for split {args.split!r}", file=sys.stderr)
+        return 2
+    config = config_from_args(CaptionConfig, args)
+    if args.human:
+        scores = human_noise_floor({it.path.name: list(it.captions) for it in items}, seed=0,
+                                   meteor=not args.no_meteor)
+        name, predictions = args.name or "human (1 vs other 4)", {}
+    else:
+        from groundcap.pipeline import Captioner
+
+        captioner = Captioner(config)
+        predictions, errors = caption_items(items, captioner, batch_size=config.generate.batch_size,
+                                            progress=sys.stderr.isatty())
+        for key, err in errors.items():
+            print(f"error: {err}", file=sys.stderr)
+        scores = score_items(items, predictions, meteor=not args.no_meteor)
+        name = args.name or f"{config.generate.generator}:{config.generate.model or 'default'}"
+    print(f"{len(items)} images, split {args.split}")
+    print(score_table({name: scores}))
+    if args.out:
+        write_predictions(args.out, predictions, {k: v for k, v in scores.items() if not isinstance(v, dict)},
+                          to_dict(config))
+    return 0
 
 
 def _run_eval_facts(args: argparse.Namespace) -> int:
@@ -109,7 +215,8 @@ def _run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-_SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_facts_parser, _eval_parser, _list_parser)
+_SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _facts_parser, _caption_parser, _eval_parser, _list_parser)
 
 
 def make_parser() -> argparse.ArgumentParser:

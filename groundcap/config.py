@@ -29,6 +29,10 @@ __all__ = [
     "SpatialConfig",
     "SceneConfig",
     "FactsConfig",
+    "PromptConfig",
+    "GenerateConfig",
+    "RerankConfig",
+    "CaptionConfig",
     "merge",
     "to_dict",
     "config_hash",
@@ -90,6 +94,51 @@ class FactsConfig:
     colors: ColorConfig = field(default_factory=ColorConfig)
     spatial: SpatialConfig = field(default_factory=SpatialConfig)
     scene: SceneConfig = field(default_factory=SceneConfig)
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    template: str = _f("alpaca", "Prompt template: alpaca, chat, metadata, or a path to a JSON template.")
+    style: str = _f("short", "Caption length: short (one sentence) or detailed (two or three).")
+    few_shot: int = _f(0, "Example (facts, caption) pairs put into the prompt (needs --examples).")
+    examples: Optional[str] = _f(None, "captions.jsonl whose train split supplies few-shot examples.")
+    context_labels: bool = _f(False, "Put the classifier's context labels into the prompt.")
+    prior: Optional[str] = _f(None, "A prior caption to merge with the facts (also read from IMAGE.txt sidecars).")
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    generator: str = _f("hf", "Caption generator: hf, openai, vllm or template.")
+    model: str = _f("", "Model id or local path; empty picks the generator's default (hf: the embedded SmolLM2-135M-Instruct).")
+    adapter: Optional[str] = _f(None, "LoRA adapter directory (peft) applied on top of the model.")
+    n: int = _f(5, "Candidates per image: the greedy decode plus n-1 samples.")
+    max_new_tokens: int = _f(40, "Longest answer, in tokens.")
+    temperature: float = _f(0.7, "Sampling temperature for the non-greedy candidates.")
+    top_p: float = _f(0.9, "Nucleus sampling for the non-greedy candidates.")
+    seed: int = _f(0, "Sampling seed: the same seed gives the same candidates.")
+    batch_size: int = _f(8, "Prompts per forward pass (left-padded).")
+    device: str = _f("cpu", "Device for local models (cpu, cuda, auto).")
+    trust_remote_code: bool = _f(False, "Allow a hub model to run its own code (off unless you trust it).")
+    base_url: str = _f("https://api.openai.com/v1", "OpenAI-compatible endpoint for the openai generator.")
+    api_key_env: str = _f("OPENAI_API_KEY", "Environment variable (or .env entry) holding the API key.")
+    requests_per_minute: float = _f(60.0, "Client-side rate limit for the openai generator.")
+    max_retries: int = _f(4, "Retries on 429/5xx/timeouts, with exponential backoff honouring Retry-After.")
+    timeout: float = _f(30.0, "Seconds before one request is abandoned.")
+    concurrency: int = _f(4, "Requests in flight at once (openai generator).")
+
+
+@dataclass(frozen=True)
+class RerankConfig:
+    scorers: tuple[str, ...] = _f(("logprob",), "Scorers that rank candidates (comma separated).")
+    weights: tuple[float, ...] = _f((1.0,), "Weight of each scorer in the combined score.")
+
+
+@dataclass(frozen=True)
+class CaptionConfig:
+    facts: FactsConfig = field(default_factory=FactsConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    rerank: RerankConfig = field(default_factory=RerankConfig)
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:

@@ -68,7 +68,8 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type) -> None:
         dotted = "--" + ".".join(p.replace("_", "-") for p in path)
         flags = [dotted]
         if len(path) > 1 and name_counts[path[-1]] == 1:
-            flags.append("--" + path[-1].replace("_", "-"))
+            short = path[-1].replace("_", "-")
+            flags.append(("-" if len(short) == 1 else "--") + short)
         help_text = f.metadata.get("help", "")
         group.add_argument(*flags, dest=_DEST_PREFIX + "__".join(path), default=argparse.SUPPRESS,
                            metavar=_metavar(tp), help=f"{help_text} (default: {_default(f)!r})")

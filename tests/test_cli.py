@@ -58,3 +58,23 @@ def test_bad_config_is_a_usage_error(tmp_path, capsys):
 def test_unknown_detector_is_a_usage_error(capsys):
     assert main(["facts", "x.jpg", "--detector", "nonsense"]) == 2
     assert "unknown detector" in capsys.readouterr().err
+
+
+@pytest.mark.models
+def test_caption_with_the_template_generator(bus_path, capsys):
+    assert main(["caption", str(bus_path), "--generator", "template"]) == 0
+    out = capsys.readouterr().out
+    assert "bus" in out and "*1. [ok]" in out
+
+
+@pytest.mark.models
+def test_caption_json_record(bus_path, capsys):
+    assert main(["caption", str(bus_path), "--generator", "template", "--json", "-n", "2"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["status"] == "ok" and record["caption"] and record["candidates"][0]["status"] == "ok"
+    assert record["facts"]["detections"]
+
+
+def test_caption_unknown_generator_is_a_usage_error(capsys):
+    assert main(["caption", "x.jpg", "--generator", "nope"]) == 2
+    assert "unknown generator" in capsys.readouterr().err

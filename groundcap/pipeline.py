@@ -1,0 +1,177 @@
+"""Captioning images: facts → prompt → N candidates → scores → :class:`CaptionResult`.
+
+>>> from groundcap import Captioner
+>>> result = Captioner().caption("bus.jpg")   # doctest: +SKIP
+>>> result.caption                            # doctest: +SKIP
+'A group of people standing in front of a blue bus on a street.'
+
+One :class:`Captioner` loads every model once. ``caption_many`` batches the
+LLM across images; the batch runner and the one-image API call the same
+stage functions, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from groundcap.config import CaptionConfig
+from groundcap.data import load_image
+from groundcap.facts import FactsExtractor
+from groundcap.llm_finetune.generators import create_generator
+from groundcap.llm_finetune.generators.template import template_caption
+from groundcap.llm_finetune.prompts import PromptTemplate, load_template
+from groundcap.records import Candidate, CaptionResult, Facts
+from groundcap.rerank import create_scorer, rank
+
+__all__ = ["Captioner", "read_sidecar_caption"]
+
+_SIDECAR_MAX_BYTES = 64 * 1024
+
+
+def read_sidecar_caption(image_path: str | Path) -> bytes | None:
+    """The bytes of ``photo.txt`` beside ``photo.jpg``, if any (at most 64 KiB are read)."""
+    side = Path(image_path).with_suffix(".txt")
+    try:
+        with side.open("rb") as fh:
+            return fh.read(_SIDECAR_MAX_BYTES)
+    except OSError:
+        return None
+
+
+class Captioner:
+    """Writes grounded captions for images.
+
+    Args:
+        config: Facts, prompt, generator and reranking settings. The default
+            runs offline: SSD facts, the Alpaca prompt, the embedded SmolLM2,
+            five candidates ranked by log-probability.
+        generator: An already built generator to use instead of ``config.generate``.
+
+    Attributes:
+        timings: Seconds per stage over this captioner's life.
+    """
+
+    def __init__(self, config: CaptionConfig | None = None, *, generator: Any = None) -> None:
+        self.config = config or CaptionConfig()
+        pc = self.config.prompt
+        self.extractor = FactsExtractor(self.config.facts)
+        self.template: PromptTemplate = load_template(pc.template)
+        self.generator = generator or create_generator(self.config.generate)
+        self.scorers = [create_scorer(name) for name in self.config.rerank.scorers]
+        self.timings: dict[str, float] = {}
+        self._examples = self._load_examples() if pc.few_shot > 0 else ()
+        self._cot = None
+        cot_path = self.template.cot_image_path()
+        if cot_path is not None:
+            self._cot = (self.extractor.extract(cot_path), self.template.cot_prompt["explanation"])
+
+    @property
+    def models(self) -> tuple[tuple[str, str], ...]:
+        return self.extractor.models + (("generator", f"{self.generator.name}:{self.generator.model_id}"),)
+
+    def _load_examples(self) -> tuple[tuple[Facts, str], ...]:
+        from groundcap.data.captions import read_captions_jsonl
+
+        pc = self.config.prompt
+        if not pc.examples:
+            raise ValueError("few_shot needs examples: pass --examples captions.jsonl (its train split is used)")
+        train = [it for it in read_captions_jsonl(pc.examples) if it.split == "train"]
+        chosen = random.Random(self.config.generate.seed).sample(train, min(pc.few_shot, len(train)))
+        return tuple((self.extractor.extract(it.path), _tidy_reference(it.captions[0])) for it in chosen)
+
+    def _tick(self, stage: str, start: float, call: dict[str, float]) -> float:
+        now = time.perf_counter()
+        call[stage] = call.get(stage, 0.0) + now - start
+        self.timings[stage] = self.timings.get(stage, 0.0) + now - start
+        return now
+
+    def caption(self, image: Any, prior: str | bytes | None = None) -> CaptionResult:
+        """Captions one image: a path, a PIL image or an RGB numpy array.
+
+        Args:
+            image: The image.
+            prior: A caption to merge with the facts. Defaults to the config's
+                ``prior``, then to a ``.txt`` sidecar beside an image path.
+
+        Raises:
+            groundcap.ImageError: when the input is not a usable image.
+        """
+        return self.caption_many([image], [prior])[0]
+
+    def caption_many(self, images: Sequence[Any], priors: Sequence[str | bytes | None] | None = None
+                     ) -> list[CaptionResult]:
+        """Captions several images, generating for all of them in batches.
+
+        Raises:
+            groundcap.ImageError: for the first input that is not an image
+                (the batch runner turns that into a per-image status instead).
+        """
+        priors = list(priors) if priors is not None else [None] * len(images)
+        call: dict[str, float] = {}
+        t = time.perf_counter()
+        decoded = [load_image(im) for im in images]
+        t = self._tick("decode", t, call)
+        arrays = [a for a, _ in decoded]
+        facts = self.extractor.from_arrays(arrays, [i for _, i in decoded])
+        self._tick("facts", t, call)
+        priors = [self._prior(im, p) for im, p in zip(images, priors)]
+        return self.caption_facts(arrays, facts, priors, _call=call)
+
+    def _prior(self, image: Any, prior: str | bytes | None) -> str | bytes | None:
+        if prior is not None:
+            return prior
+        if self.config.prompt.prior is not None:
+            return self.config.prompt.prior
+        if isinstance(image, (str, Path)):
+            return read_sidecar_caption(image)
+        return None
+
+    def caption_facts(self, arrays: Sequence[np.ndarray | None], facts: Sequence[Facts],
+                      priors: Sequence[str | bytes | None], *, _call: dict[str, float] | None = None
+                      ) -> list[CaptionResult]:
+        """Prompt → generate → rank for facts that are already measured."""
+        call = {} if _call is None else _call
+        t = time.perf_counter()
+        pc = self.config.prompt
+        prompts = [self.template.render(f, prior=p, style=pc.style, examples=self._examples,
+                                        cot_example=self._cot, context_labels=pc.context_labels)
+                   for f, p in zip(facts, priors)]
+        t = self._tick("prompt", t, call)
+        try:
+            candidates = self.generator.generate(prompts, self.config.generate.n, facts=list(facts))
+            failure = ""
+        except Exception as e:  # noqa: BLE001 - one failing backend call must not lose the batch
+            candidates = [[Candidate("", "error", detail=f"{type(e).__name__}: {e}",
+                                     source=self.generator.name)] for _ in prompts]
+            failure = f"generation failed: {type(e).__name__}: {e}"
+        t = self._tick("generate", t, call)
+        ranked_all = [rank(cands, self.scorers, self.config.rerank.weights, array, f)
+                      for array, f, cands in zip(arrays, facts, candidates)]
+        self._tick("rerank", t, call)
+        per_image = tuple((k, v / max(1, len(facts))) for k, v in call.items())
+        tokenizer = getattr(self.generator, "tokenizer", None)
+        results = []
+        for f, prompt, ranked in zip(facts, prompts, ranked_all):
+            status, detail = "ok", failure
+            if not ranked or not ranked[0].usable:
+                why = "; ".join(sorted({f"{c.status}: {c.detail}" for c in ranked})) or "no candidates"
+                ranked = [Candidate(template_caption(f), "fallback", source="template",
+                                    detail="no usable LLM candidate")] + ranked
+                status = "error" if failure else "fallback"
+                detail = detail or f"every candidate was unusable ({why})"
+            results.append(CaptionResult(ranked[0].text, 0, tuple(ranked), f, prompt.as_text(tokenizer),
+                                         status, self.models, per_image, detail))
+        return results
+
+
+def _tidy_reference(caption: str) -> str:
+    """Flickr references end with " ." and may start lower-case; make them sentences."""
+    text = " ".join(caption.replace(" .", ".").replace(" ,", ",").split()).strip()
+    if text and not text.endswith((".", "!", "?")):
+        text += "."
+    return text[:1].upper() + text[1:]

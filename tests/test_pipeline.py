@@ -1,0 +1,116 @@
+"""Captioner: facts -> prompt -> candidates -> ranking, on real photos with the shipped detector."""
+
+import json
+
+import numpy as np
+import pytest
+
+from groundcap import Captioner, CaptionResult, ImageError
+from groundcap.config import CaptionConfig, GenerateConfig, PromptConfig, merge
+from groundcap.llm_finetune.generators.base import Completion, Generator
+
+pytestmark = pytest.mark.models
+
+
+class Scripted(Generator):
+    """A generator that answers from a script, to drive the pipeline's fault handling."""
+
+    name = "scripted"
+
+    def __init__(self, answers, raises=None):
+        super().__init__(GenerateConfig(model="script"))
+        self.answers, self.raises, self.prompts = answers, raises, []
+
+    def generate_raw(self, prompts, n, facts=None):
+        self.prompts.extend(prompts)
+        if self.raises:
+            raise self.raises
+        return [list(self.answers) for _ in prompts]
+
+
+def template_config(**prompt):
+    return CaptionConfig(prompt=PromptConfig(**prompt), generate=GenerateConfig(generator="template"))
+
+
+def test_template_caption_of_the_bus(bus_path):
+    result = Captioner(template_config()).caption(bus_path)
+    assert isinstance(result, CaptionResult) and result.status == "ok"
+    assert "bus" in result.caption and result.caption.endswith(".")
+    assert result.facts.counts()["bus"] == 1
+    assert "### Response:" in result.prompt  # the Alpaca prompt the LLM would see
+    assert dict(result.models)["generator"] == "template:template"
+    assert {k for k, _ in result.timings} >= {"decode", "facts", "prompt", "generate", "rerank"}
+
+
+def test_result_round_trips_through_json(bus_path):
+    result = Captioner(template_config()).caption(bus_path)
+    assert CaptionResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+
+
+def test_ranked_by_logprob_and_duplicates_dropped(bus_path):
+    gen = Scripted([Completion("A bus on a street.", -1.2, greedy=True), Completion("People by a bus.", -0.4),
+                    Completion("a bus on a street", -0.9), Completion("", -0.1)])
+    result = Captioner(template_config(), generator=gen).caption(bus_path)
+    assert [c.text for c in result.candidates if c.status == "ok"] == ["People by a bus.", "A bus on a street."]
+    assert result.caption == "People by a bus." and result.candidates[0].scores == {"logprob": -0.4}
+    assert result.candidates[-1].status == "empty"
+
+
+@pytest.mark.parametrize("answers, raises, status", [
+    ([Completion(""), Completion("   ")], None, "fallback"),
+    ([Completion("!!! ...")], None, "fallback"),
+    ([Completion("", error="HTTP 503 after 4 retries")], None, "fallback"),
+    ([], RuntimeError("the endpoint is down"), "error"),
+])
+def test_unusable_candidates_fall_back_to_the_template(bus_path, answers, raises, status):
+    result = Captioner(template_config(), generator=Scripted(answers, raises)).caption(bus_path)
+    assert result.status == status and result.detail
+    assert result.candidates[0].status == "fallback" and result.caption == result.candidates[0].text
+    assert "bus" in result.caption
+
+
+def test_nothing_detected_still_gets_a_caption():
+    img = np.zeros((120, 160, 3), np.uint8)
+    img[:60] = (90, 150, 235)
+    img[60:] = (240, 242, 245)
+    result = Captioner(template_config()).caption(img)
+    assert result.facts.detections == () and result.caption.endswith(".") and len(result.caption) > 5
+
+
+def test_sidecar_caption_is_merged_into_the_prompt(bus_path, tmp_path):
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(bus_path.read_bytes())
+    photo.with_suffix(".txt").write_text("Madrid's electric bus no. 35")
+    gen = Scripted([Completion("A bus.", -1.0)])
+    Captioner(template_config(), generator=gen).caption(photo)
+    assert "Madrid's electric bus no. 35" in gen.prompts[0].as_text()
+
+
+def test_binary_sidecar_does_not_crash(bus_path, tmp_path):
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(bus_path.read_bytes())
+    photo.with_suffix(".txt").write_bytes(bytes(range(256)) * 100)
+    gen = Scripted([Completion("A bus.", -1.0)])
+    Captioner(template_config(), generator=gen).caption(photo)
+    assert "\x00" not in gen.prompts[0].as_text()
+
+
+def test_bad_image_raises_image_error(tmp_path):
+    bad = tmp_path / "x.jpg"
+    bad.write_bytes(b"")
+    with pytest.raises(ImageError, match="x.jpg"):
+        Captioner(template_config()).caption(bad)
+
+
+def test_few_shot_examples_come_from_the_train_split(flickr_dir, bus_path):
+    gen = Scripted([Completion("A bus.", -1.0)])
+    cfg = merge(template_config(), {"prompt": {"few_shot": 2, "examples": str(flickr_dir / "captions.jsonl")}})
+    Captioner(cfg, generator=gen).caption(bus_path)
+    text = gen.prompts[0].as_text()
+    assert text.count("### Response:") == 3  # two answered examples, then the query
+
+
+def test_chat_template_through_the_tiny_llama_tokenizer(bus_path, tmp_path):
+    gen = Scripted([Completion("A bus.", -1.0)])
+    Captioner(CaptionConfig(prompt=PromptConfig(template="chat")), generator=gen).caption(bus_path)
+    assert gen.prompts[0].text is None and gen.prompts[0].messages[0][0] == "system"
