@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import facts_stages
+from benchmarks import facts_stages, generation
 
-SUITES = {"facts": facts_stages.main}
+SUITES = {"facts": facts_stages.main, "generation": generation.main}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=100)
     p.add_argument("--repeats", type=int, default=5)
-    args = p.parse_args(argv)
+    args, _ = p.parse_known_args(argv)
     rows = run(args.images, args.repeats)
     print(HEADER)
     for r in rows:

@@ -47,30 +47,29 @@ never appears in ``repr``, logs, exceptions or ``Completion.error``.
 
 from __future__ import annotations
 
-import email.utils
 import functools
 import http
 import http.client
 import json
 import logging
-import os
 import random
 import re
 import socket
 import ssl
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from groundcap.config import GenerateConfig
 from groundcap.errors import ConfigError
 from groundcap.llm_finetune.generators.base import Completion, Generator
+from groundcap.llm_finetune.generators.http import (
+    Deadline, RateLimiter, Secret, WatchedHTTPHandler, WatchedHTTPSHandler, read_key, retry_after,
+)
 from groundcap.llm_finetune.prompt import Prompt
 from groundcap.records import Facts
 
@@ -123,12 +122,12 @@ class OpenAIGenerator(Generator):
         if cfg.max_retries < 0:
             raise ConfigError(f"max_retries must be 0 or more, got {cfg.max_retries}")
         self._url = cfg.base_url.rstrip("/") + "/chat/completions"
-        self._key = _Secret(_read_key(cfg.api_key_env, Path.cwd() / ".env"))
+        self._key = Secret(read_key(cfg.api_key_env, Path.cwd() / ".env"))
         if self._key.value and not _HEADER_SAFE.fullmatch(self._key.value):
             # http.client would reject it later with the value in the message.
             raise ConfigError(f"the API key in ${cfg.api_key_env} (or ./.env) holds characters "
                               "not allowed in an HTTP header (spaces, quotes, non-ASCII)")
-        self._limiter = _RateLimiter(cfg.requests_per_minute)
+        self._limiter = RateLimiter(cfg.requests_per_minute)
         self._single_sample = False  # set once the endpoint rejects n>1
         self._logprobs = True  # cleared once the endpoint rejects logprobs
 
@@ -260,8 +259,8 @@ class OpenAIGenerator(Generator):
         if self._key.value:
             headers["Authorization"] = f"Bearer {self._key.value}"
         request = urllib.request.Request(self._url, data=body, headers=headers, method="POST")
-        with _Deadline(timeout) as deadline:
-            opener = urllib.request.build_opener(_WatchedHTTPHandler(deadline), _WatchedHTTPSHandler(deadline))
+        with Deadline(timeout) as deadline:
+            opener = urllib.request.build_opener(WatchedHTTPHandler(deadline), WatchedHTTPSHandler(deadline))
             try:
                 with opener.open(request, timeout=timeout) as response:
                     raw = response.read()
@@ -303,7 +302,7 @@ class OpenAIGenerator(Generator):
             message = f"check base_url ({self.config.base_url}) and model ({self.config.model})"
         detail = self._redact(message)[:_DETAIL_CHARS]
         return _Failure(f"{reason}: {detail}" if detail else reason, retryable=status in RETRY_STATUSES,
-                        retry_after=_retry_after(e.headers), status=status, detail=detail, param=param)
+                        retry_after=retry_after(e.headers), status=status, detail=detail, param=param)
 
     def _redact(self, text: str) -> str:
         key = self._key.value
@@ -338,7 +337,7 @@ class _Failure(Exception):
         return _Failure(reason, status=self.status, detail=self.detail, param=self.param)
 
 
-def _transport_failure(exc: BaseException, deadline: _Deadline) -> _Failure:
+def _transport_failure(exc: BaseException, deadline: Deadline) -> _Failure:
     """Names a failure below HTTP: refused, reset, truncated, timed out."""
     cause: Any = exc.reason if isinstance(exc, urllib.error.URLError) else exc
     if deadline.expired or isinstance(cause, TimeoutError):
@@ -399,169 +398,3 @@ def _error_fields(data: Any) -> tuple[str, str | None]:
     message = err.get("message") or err.get("detail") or ""
     param = err.get("param")
     return str(message), param if isinstance(param, str) else None
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds a server asked us to wait: ``retry-after-ms``, or ``Retry-After`` as seconds or an HTTP date."""
-    if headers is None:
-        return None
-    try:
-        if headers.get("retry-after-ms"):
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-    except ValueError:
-        pass
-    value = (headers.get("Retry-After") or "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _read_key(env_name: str, dotenv: Path) -> str | None:
-    """The API key from the environment, else from ``KEY=VALUE`` lines in ``dotenv``."""
-    value = os.environ.get(env_name, "").strip()
-    if value:
-        return value
-    try:
-        lines = dotenv.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    found = None
-    for line in lines:
-        line = line.strip()
-        if line.startswith("export "):
-            line = line[len("export "):].lstrip()
-        name, sep, value = line.partition("=")
-        if not sep or name.strip() != env_name:
-            continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        found = value or None  # the last assignment wins, as in a shell
-    return found
-
-
-class _Secret:
-    """Holds the key so that ``repr``, ``vars()`` dumps and debuggers show no value."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: str | None) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return "<hidden>" if self.value else "<none>"
-
-    __str__ = __repr__
-
-
-class _RateLimiter:
-    """Spaces request starts at least ``60 / per_minute`` s apart, across all threads."""
-
-    def __init__(self, per_minute: float) -> None:
-        self.interval = 60.0 / per_minute if per_minute and per_minute > 0 else 0.0
-        self._lock = threading.Lock()
-        self._next = 0.0
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self._lock:  # reserve a slot, then sleep outside the lock
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            time.sleep(start - now)
-
-
-class _Deadline:
-    """Shuts a request's socket down ``seconds`` after the request starts.
-
-    ``urlopen``'s timeout bounds each socket read, not the whole exchange; a
-    server sending a byte now and then could hold a request forever. Shutting
-    the socket down wakes the blocked read, and :attr:`expired` tells why.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.expired = False
-        self._sock: socket.socket | None = None
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-
-    def attach(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sock = sock
-            expired = self.expired
-        if expired:
-            _shutdown(sock)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            sock = self._sock
-        if sock is not None:
-            _shutdown(sock)
-
-
-def _shutdown(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed
-
-
-class _WatchedConnection:
-    """Mixin handing the connected socket to a :class:`_Deadline`."""
-
-    def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._deadline = deadline
-
-    def connect(self) -> None:
-        super().connect()  # type: ignore[misc]
-        self._deadline.attach(self.sock)  # type: ignore[attr-defined]
-
-
-class _WatchedHTTPConnection(_WatchedConnection, http.client.HTTPConnection):
-    pass
-
-
-class _WatchedHTTPSConnection(_WatchedConnection, http.client.HTTPSConnection):
-    pass
-
-
-class _WatchedHTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, deadline: _Deadline) -> None:
-        super().__init__()
-        self._deadline = deadline
-
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(functools.partial(_WatchedHTTPConnection, deadline=self._deadline), req)
-
-
-class _WatchedHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, deadline: _Deadline) -> None:
-        super().__init__()
-        self._deadline = deadline
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(functools.partial(_WatchedHTTPSConnection, deadline=self._deadline), req,
-                            context=self._context)
