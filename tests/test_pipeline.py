@@ -114,3 +114,33 @@ def test_chat_template_through_the_tiny_llama_tokenizer(bus_path, tmp_path):
     gen = Scripted([Completion("A bus.", -1.0)])
     Captioner(CaptionConfig(prompt=PromptConfig(template="chat")), generator=gen).caption(bus_path)
     assert gen.prompts[0].text is None and gen.prompts[0].messages[0][0] == "system"
+
+
+def test_user_json_template_with_cot_example_and_regex(bus_path, zidane_path, tmp_path):
+    (tmp_path / "example.jpg").write_bytes(zidane_path.read_bytes())
+    template = tmp_path / "mine.json"
+    template.write_text(json.dumps({
+        "system_prompt": "You caption photos.", "prompt_prefix": "Facts:\n", "prompt_suffix": "\nAnswer as <caption>.",
+        "regex": r"<(.+?)>", "cot_prompt": {"image": "example.jpg", "explanation": "Two men: <Two men talk.>"}}))
+    gen = Scripted([Completion("Sure: <People wait for a bus.>", -0.5), Completion("no brackets here", -0.1)])
+    result = Captioner(template_config(template=str(template)), generator=gen).caption(bus_path)
+    assert result.caption == "People wait for a bus."
+    assert [c.status for c in result.candidates] == ["ok", "no_match"]
+    text = gen.prompts[0].as_text()
+    assert "Two men: <Two men talk.>" in text and "two people" in text.lower()  # the example image's facts
+
+
+def test_metadata_template_gives_structured_output(bus_path):
+    answer = '{"title": "City bus", "description": "People stand by a blue bus.", "keywords": ["bus"], ' \
+             '"tags": ["street"], "ocr_texts": []}'
+    gen = Scripted([Completion(answer, -0.3), Completion("{not json", -0.2)])
+    result = Captioner(template_config(template="metadata"), generator=gen).caption(bus_path)
+    assert result.caption == "People stand by a blue bus." and result.best.structured["title"] == "City bus"
+    assert result.candidates[1].status == "invalid_json"
+
+
+def test_metadata_with_few_shot_is_a_config_error():
+    from groundcap.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="few-shot"):
+        Captioner(template_config(template="metadata", few_shot=2, examples="x.jsonl"))
