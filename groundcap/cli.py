@@ -13,7 +13,7 @@ import sys
 from typing import Callable, Sequence
 
 from groundcap import __version__
-from groundcap.config import CaptionConfig, FactsConfig
+from groundcap.config import CaptionConfig, FactsConfig, TrainLLMConfig
 from groundcap.config_cli import add_config_flags, config_from_args
 from groundcap.errors import GroundcapError, ImageError
 
@@ -110,6 +110,30 @@ def _run_caption(args: argparse.Namespace) -> int:
         parts = ", ".join(f"{k} {v * 1000 / n:.0f} ms" for k, v in captioner.timings.items())
         print(f"per image: {parts}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _build_sft_parser(sub: argparse._SubParsersAction) -> None:
+    from groundcap.llm_finetune.sft_cli import add_build_sft_parser
+
+    add_build_sft_parser(sub)
+
+
+def _train_llm_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-llm", help="LoRA-tune the caption writer on a build-sft dataset.",
+                       description="CPU: peft + trl on the embedded SmolLM2. GPU: --backend unsloth "
+                                   "(CUDA only). Re-running the same command resumes from the last checkpoint.")
+    p.add_argument("data", metavar="SFT_DIR", help="Output folder of groundcap build-sft.")
+    p.add_argument("--out", required=True, metavar="DIR", help="Where the adapter and its checkpoints go.")
+    add_config_flags(p, TrainLLMConfig)
+    p.set_defaults(func=_run_train_llm)
+
+
+def _run_train_llm(args: argparse.Namespace) -> int:
+    from groundcap.llm_finetune.train import train_llm
+
+    meta = train_llm(args.data, args.out, config_from_args(TrainLLMConfig, args))
+    print(json.dumps({"adapter": args.out, **meta["metrics"]}))
+    return 0
 
 
 def _eval_parser(sub: argparse._SubParsersAction) -> None:
@@ -216,7 +240,7 @@ def _run_list(args: argparse.Namespace) -> int:
 
 
 _SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    _facts_parser, _caption_parser, _eval_parser, _list_parser)
+    _facts_parser, _caption_parser, _build_sft_parser, _train_llm_parser, _eval_parser, _list_parser)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -33,6 +33,7 @@ __all__ = [
     "GenerateConfig",
     "RerankConfig",
     "CaptionConfig",
+    "TrainLLMConfig",
     "merge",
     "to_dict",
     "config_hash",
@@ -139,6 +140,31 @@ class CaptionConfig:
     prompt: PromptConfig = field(default_factory=PromptConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     rerank: RerankConfig = field(default_factory=RerankConfig)
+
+
+@dataclass(frozen=True)
+class TrainLLMConfig:
+    backend: str = _f("peft", "peft (CPU or GPU, transformers + trl) or unsloth (CUDA only).")
+    base_model: str = _f("", "Model to tune; empty: the embedded SmolLM2 for peft, "
+                             "unsloth/llama-3-8b-Instruct-bnb-4bit for unsloth.")
+    template: str = _f("alpaca", "Prompt format the model learns: alpaca (prompt-completion) or chat (messages).")
+    epochs: float = _f(2.0, "Passes over the training split.")
+    max_steps: int = _f(-1, "Stop after this many optimizer steps (-1: run the epochs).")
+    learning_rate: float = _f(2e-4, "Peak learning rate (linear warm-up, cosine decay).")
+    warmup_ratio: float = _f(0.05, "Share of steps spent warming up.")
+    batch_size: int = _f(8, "Examples per optimizer step (per device).")
+    grad_accum: int = _f(1, "Gradient accumulation steps.")
+    max_length: int = _f(320, "Longest tokenized example; longer ones are truncated.")
+    lora_r: int = _f(16, "LoRA rank.")
+    lora_alpha: int = _f(32, "LoRA alpha.")
+    lora_dropout: float = _f(0.05, "LoRA dropout.")
+    target_modules: tuple[str, ...] = _f(("q_proj", "k_proj", "v_proj", "o_proj"), "Modules that get adapters.")
+    references: str = _f("each", "Use all references as examples (each) or one sampled per epoch (sample).")
+    seed: int = _f(0, "Seed for data order, dropout and sampling.")
+    save_steps: int = _f(50, "Checkpoint every this many steps (resume picks up the last one).")
+    eval_steps: int = _f(0, "Validation loss every this many steps (0: once per epoch).")
+    export: str = _f("adapter", "GPU (unsloth) export: adapter, merged (16-bit weights) or gguf.")
+    device: str = _f("auto", "cpu, cuda or auto.")
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:

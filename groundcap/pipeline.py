@@ -12,6 +12,7 @@ stage functions, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 
 from groundcap.config import CaptionConfig
 from groundcap.data import load_image
+from groundcap.errors import ConfigError
 from groundcap.facts import FactsExtractor
 from groundcap.llm_finetune.generators import create_generator
 from groundcap.llm_finetune.generators.template import template_caption
@@ -57,10 +59,12 @@ class Captioner:
     """
 
     def __init__(self, config: CaptionConfig | None = None, *, generator: Any = None) -> None:
-        self.config = config or CaptionConfig()
+        self.config = _with_adapter_defaults(config or CaptionConfig())
         pc = self.config.prompt
         self.extractor = FactsExtractor(self.config.facts)
         self.template: PromptTemplate = load_template(pc.template)
+        if self.template.expects_json and pc.few_shot:
+            raise ConfigError("few-shot examples are captions, not JSON: use few_shot 0 with the metadata template")
         self.generator = generator or create_generator(self.config.generate)
         self.scorers = [create_scorer(name) for name in self.config.rerank.scorers]
         self.timings: dict[str, float] = {}
@@ -175,3 +179,20 @@ def _tidy_reference(caption: str) -> str:
     if text and not text.endswith((".", "!", "?")):
         text += "."
     return text[:1].upper() + text[1:]
+
+
+def _with_adapter_defaults(config: CaptionConfig) -> CaptionConfig:
+    """An adapter trained by groundcap names its base model and template; use them unless set."""
+    gc = config.generate
+    if not gc.adapter:
+        return config
+    from groundcap.llm_finetune.train import read_adapter_meta
+
+    meta = read_adapter_meta(gc.adapter)
+    if not meta:
+        return config
+    if not gc.model:
+        config = dataclasses.replace(config, generate=dataclasses.replace(gc, model=meta.get("base_model", "")))
+    if config.prompt.template == "alpaca" and meta.get("template", "alpaca") != "alpaca":
+        config = dataclasses.replace(config, prompt=dataclasses.replace(config.prompt, template=meta["template"]))
+    return config
