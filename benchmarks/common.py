@@ -87,3 +87,20 @@ def save(name: str, rows: list[Row]) -> Path:
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": [asdict(r) for r in rows]}
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def main_for(name: str, run: Callable[..., list[Row]], doc: str, argv: list[str] | None,
+             defaults: dict[str, int]) -> int:
+    """The shared command line of a benchmark module: options, the table, the JSON file."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for option, value in defaults.items():
+        p.add_argument(f"--{option}", type=int, default=value)
+    args, _ = p.parse_known_args(argv)
+    rows = run(*(getattr(args, o) for o in defaults))
+    print(HEADER)
+    for r in rows:
+        print(r.line())
+    print(f"saved {save(name, rows)}")
+    return 0

@@ -14,12 +14,11 @@ Run: ``python -m benchmarks facts`` (``--images N --repeats R``).
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 
-from benchmarks.common import HEADER, Row, flickr_images, interleaved, save
+from benchmarks.common import Row, flickr_images, interleaved, main_for
 
 
 def run(n_images: int = 100, repeats: int = 5) -> list[Row]:
@@ -112,16 +111,7 @@ def run(n_images: int = 100, repeats: int = 5) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--images", type=int, default=100)
-    p.add_argument("--repeats", type=int, default=5)
-    args, _ = p.parse_known_args(argv)
-    rows = run(args.images, args.repeats)
-    print(HEADER)
-    for r in rows:
-        print(r.line())
-    print(f"saved {save('facts', rows)}")
-    return 0
+    return main_for("facts", run, __doc__, argv, {"images": 100, "repeats": 5})
 
 
 if __name__ == "__main__":

@@ -11,9 +11,8 @@ Run: ``python -m benchmarks generation`` (``--images N --repeats R``).
 
 from __future__ import annotations
 
-import argparse
 
-from benchmarks.common import HEADER, Row, flickr_images, interleaved, save
+from benchmarks.common import Row, flickr_images, interleaved, main_for
 
 
 def run(n_images: int = 8, repeats: int = 3, max_new_tokens: int = 32) -> list[Row]:
@@ -61,16 +60,7 @@ def run(n_images: int = 8, repeats: int = 3, max_new_tokens: int = 32) -> list[R
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--images", type=int, default=8)
-    p.add_argument("--repeats", type=int, default=3)
-    args, _ = p.parse_known_args(argv)
-    rows = run(args.images, args.repeats)
-    print(HEADER)
-    for r in rows:
-        print(r.line())
-    print(f"saved {save('generation', rows)}")
-    return 0
+    return main_for("generation", run, __doc__, argv, {"images": 8, "repeats": 3})
 
 
 if __name__ == "__main__":

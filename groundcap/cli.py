@@ -35,28 +35,37 @@ def _run_facts(args: argparse.Namespace) -> int:
     from groundcap.facts import FactsExtractor
 
     extractor = FactsExtractor(config_from_args(FactsConfig, args))
+
+    def show(i: int, path: str, facts) -> None:
+        if args.json:
+            print(json.dumps({"image": path, "status": "ok", "facts": facts.to_dict()}, ensure_ascii=False))
+            return
+        if i:
+            print()
+        print(f"{path} ({facts.image.width}x{facts.image.height})")
+        for line in facts.describe(context=args.context).splitlines():
+            print("  " + line)
+
+    return _for_each_image(args, extractor.extract, show, extractor.timings)
+
+
+def _for_each_image(args: argparse.Namespace, work: Callable, show: Callable, timings: dict[str, float]) -> int:
+    """Runs ``work`` on each image; a bad image gets a status line and the rest go on."""
     failed = 0
     for i, path in enumerate(args.images):
         try:
-            facts = extractor.extract(path)
+            result = work(path)
         except ImageError as e:
             failed += 1
             print(f"error: {e}", file=sys.stderr)
             if args.json:
                 print(json.dumps({"image": path, "status": e.reason, "error": str(e)}))
             continue
-        if args.json:
-            print(json.dumps({"image": path, "status": "ok", "facts": facts.to_dict()}, ensure_ascii=False))
-        else:
-            if i:
-                print()
-            print(f"{path} ({facts.image.width}x{facts.image.height})")
-            for line in facts.describe(context=args.context).splitlines():
-                print("  " + line)
+        show(i, path, result)
     if args.verbose:
-        total = sum(extractor.timings.values())
-        parts = ", ".join(f"{k} {v * 1000 / max(1, len(args.images)):.0f} ms" for k, v in extractor.timings.items())
-        print(f"per image: {parts} (total {total * 1000 / max(1, len(args.images)):.0f} ms)", file=sys.stderr)
+        n = max(1, len(args.images))
+        parts = ", ".join(f"{k} {v * 1000 / n:.0f} ms" for k, v in timings.items())
+        print(f"per image: {parts} (total {sum(timings.values()) * 1000 / n:.0f} ms)", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -89,27 +98,15 @@ def _print_result(path: str, result, show_facts: bool) -> None:
 def _run_caption(args: argparse.Namespace) -> int:
     from groundcap.pipeline import Captioner
 
-    config = config_from_args(CaptionConfig, args)
-    captioner = Captioner(config)
-    failed = 0
-    for path in args.images:
-        try:
-            result = captioner.caption(path)
-        except ImageError as e:
-            failed += 1
-            print(f"error: {e}", file=sys.stderr)
-            if args.json:
-                print(json.dumps({"image": path, "status": e.reason, "error": str(e)}))
-            continue
+    captioner = Captioner(config_from_args(CaptionConfig, args))
+
+    def show(i: int, path: str, result) -> None:
         if args.json:
             print(json.dumps({"image": path, **result.to_dict()}, ensure_ascii=False))
         else:
             _print_result(path, result, args.show_facts)
-    if args.verbose:
-        n = max(1, len(args.images))
-        parts = ", ".join(f"{k} {v * 1000 / n:.0f} ms" for k, v in captioner.timings.items())
-        print(f"per image: {parts}", file=sys.stderr)
-    return 1 if failed else 0
+
+    return _for_each_image(args, captioner.caption, show, captioner.timings)
 
 
 def _build_sft_parser(sub: argparse._SubParsersAction) -> None:

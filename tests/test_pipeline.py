@@ -144,3 +144,13 @@ def test_metadata_with_few_shot_is_a_config_error():
 
     with pytest.raises(ConfigError, match="few-shot"):
         Captioner(template_config(template="metadata", few_shot=2, examples="x.jsonl"))
+
+
+def test_adapter_metadata_fills_in_base_model_and_template(tmp_path):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "groundcap_adapter.json").write_text(json.dumps({"base_model": "my-base", "template": "chat"}))
+    cfg = CaptionConfig(generate=GenerateConfig(generator="template", adapter=str(adapter)))
+    captioner = Captioner(cfg, generator=Scripted([Completion("A bus.", -1.0)]))
+    assert captioner.config.generate.model == "my-base"
+    assert captioner.config.prompt.template == "chat"

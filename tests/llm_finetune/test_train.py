@@ -1,0 +1,109 @@
+"""train-llm on a tiny random Llama: a few real optimizer steps, resume, and the saved artifact."""
+
+import json
+
+import pytest
+
+from groundcap.config import TrainLLMConfig
+from groundcap.errors import GroundcapError
+from groundcap.llm_finetune.prompts import alpaca_text
+from groundcap.llm_finetune.train import read_adapter_meta, train_llm, training_rows
+
+datasets = pytest.importorskip("datasets")
+pytest.importorskip("trl")
+
+
+def _row(caption, refs):
+    return {"image": "images/x.jpg", "sha256": "0" * 64, "instruction": "Write a caption.",
+            "input": "Objects: a dog.", "output": caption,
+            "messages": [{"role": "system", "content": "a"}, {"role": "user", "content": "the dog"},
+                         {"role": "assistant", "content": caption}],
+            "facts": "{}", "references": refs, "references_clean": refs, "ref_index": 0}
+
+
+@pytest.fixture
+def sft_dir(tmp_path):
+    refs = ["the dog runs on grass .", "a black dog runs ."]
+    dsd = datasets.DatasetDict({
+        "train": datasets.Dataset.from_list([_row(r, refs) for r in refs * 4]),
+        "validation": datasets.Dataset.from_list([_row(refs[0], refs)]),
+        "test": datasets.Dataset.from_list([_row(refs[0], refs)]),
+    })
+    dsd.save_to_disk(str(tmp_path / "sft" / "hf"))
+    (tmp_path / "sft" / "build.json").write_text(json.dumps({"data_hash": "abc", "source": "unit"}))
+    return tmp_path / "sft"
+
+
+def test_alpaca_rows_put_the_loss_on_the_response(sft_dir):
+    train = datasets.load_from_disk(str(sft_dir / "hf"))["train"]
+    rows, epochs = training_rows(train, "alpaca", "each", 2.0, 0)
+    assert len(rows) == 8 and epochs == 2.0
+    assert rows[0]["prompt"] == alpaca_text("Write a caption.", "Objects: a dog.")
+    assert rows[0]["completion"] == "the dog runs on grass ."
+
+
+def test_sample_mode_draws_one_reference_per_image_per_epoch(sft_dir):
+    train = datasets.load_from_disk(str(sft_dir / "hf"))["train"]
+    rows, epochs = training_rows(train, "chat", "sample", 3.0, 0)
+    assert len(rows) == 3 * len(train) and epochs == 1.0
+    assert rows[0]["completion"][0]["role"] == "assistant"
+    assert rows == training_rows(train, "chat", "sample", 3.0, 0)[0]  # seeded: a resume sees the same data
+
+
+def test_train_saves_a_usable_adapter_and_resumes(tiny_llama, sft_dir, tmp_path):
+    cfg = TrainLLMConfig(base_model=str(tiny_llama), max_steps=2, batch_size=4, save_steps=1, lora_r=2,
+                         lora_alpha=4, max_length=64, device="cpu")
+    meta = train_llm(sft_dir, tmp_path / "adapter", cfg)
+    assert meta["metrics"]["steps"] == 2 and meta["data"]["data_hash"] == "abc"
+    assert read_adapter_meta(tmp_path / "adapter")["base_model"] == str(tiny_llama)
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+    # Asking for more steps resumes from the last checkpoint instead of starting over.
+    more = train_llm(sft_dir, tmp_path / "adapter", TrainLLMConfig(**{**cfg.__dict__, "max_steps": 3}))
+    assert more["metrics"]["steps"] == 3
+
+    from groundcap.config import GenerateConfig
+    from groundcap.llm_finetune.generators import create_generator
+    from groundcap.llm_finetune.prompt import Prompt
+
+    gen = create_generator(GenerateConfig(model=str(tiny_llama), adapter=str(tmp_path / "adapter"), n=2,
+                                          max_new_tokens=4))
+    assert len(gen.generate_raw([Prompt(messages=(("user", "dog"),))], 2)[0]) == 2
+
+
+def test_unsloth_without_cuda_is_a_clear_error(sft_dir, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(GroundcapError, match="needs a CUDA GPU"):
+        train_llm(sft_dir, tmp_path / "a", TrainLLMConfig(backend="unsloth"))
+
+
+def test_train_llm_cli_exits_non_zero_without_cuda_for_unsloth(sft_dir, tmp_path, capsys):
+    import torch
+
+    from groundcap.cli import main
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert main(["train-llm", str(sft_dir), "--out", str(tmp_path / "a"), "--backend", "unsloth"]) == 2
+    assert "CUDA" in capsys.readouterr().err
+
+
+def test_not_a_build_sft_folder(tmp_path):
+    from groundcap.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="build-sft"):
+        train_llm(tmp_path, tmp_path / "a")
+
+
+@pytest.mark.slow
+def test_a_few_real_steps_on_smollm2_and_flickr(flickr_dir, tmp_path):
+    """The real default model on real facts -> caption pairs (minutes: not in the default run)."""
+    from groundcap.cli import main
+
+    assert main(["build-sft", str(flickr_dir), "--out", str(tmp_path / "sft"), "--limit", "16"]) == 0
+    assert main(["train-llm", str(tmp_path / "sft"), "--out", str(tmp_path / "adapter"), "--max-steps", "3",
+                 "--batch-size", "4"]) == 0
+    meta = read_adapter_meta(tmp_path / "adapter")
+    assert meta["metrics"]["steps"] == 3 and meta["base_model"] == "smollm2-135m-instruct"
