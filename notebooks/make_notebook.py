@@ -1,7 +1,9 @@
-"""Writes notebooks/finetune_captioner.ipynb (run: python notebooks/make_notebook.py).
+"""Writes notebooks/finetune_captioner.ipynb (run: python notebooks/make_notebook.py [OUT.ipynb]).
 
 The notebook is generated so its cells stay reviewable as plain Python here.
 """
+
+import sys
 
 import nbformat as nbf
 
@@ -85,4 +87,4 @@ for path, result in zip(paths, captioner.caption_many(paths)):
 
 nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                  "language": "python"}})
-nbf.write(nb, "notebooks/finetune_captioner.ipynb")
+nbf.write(nb, sys.argv[1] if len(sys.argv) > 1 else "notebooks/finetune_captioner.ipynb")
