@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from groundcap import __version__
@@ -149,6 +150,17 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
     _add_eval_captions(esub)
 
 
+def _eval_items(args: argparse.Namespace, seed: int) -> list:
+    """The captioned images an eval subcommand scores; says so on stderr when there are none."""
+    from groundcap.data.captions import read_captions_jsonl, select
+
+    src = Path(args.data)
+    items = select(read_captions_jsonl(src / "captions.jsonl" if src.is_dir() else src), args.split, args.limit, seed)
+    if not items:
+        print(f"error: no images in {src} for split {args.split!r}", file=sys.stderr)
+    return items
+
+
 def _add_eval_captions(esub: argparse._SubParsersAction) -> None:
     c = esub.add_parser("captions", help="Caption images that have references and score CIDEr-D, BLEU-4, "
                                          "METEOR, ROUGE-L and CHAIR.")
@@ -166,18 +178,12 @@ def _add_eval_captions(esub: argparse._SubParsersAction) -> None:
 
 
 def _run_eval_captions(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from groundcap.config import to_dict
-    from groundcap.data.captions import read_captions_jsonl, select
     from groundcap.eval.caption_eval import caption_items, score_items, write_predictions
     from groundcap.eval.captions import human_noise_floor, score_table
 
-    src = Path(args.data)
-    items = select(read_captions_jsonl(src / "captions.jsonl" if src.is_dir() else src), args.split,
-                   args.limit, args.sample_seed)
+    items = _eval_items(args, args.sample_seed)
     if not items:
-        print(f"error: no images in {src} for split {args.split!r}", file=sys.stderr)
         return 2
     config = config_from_args(CaptionConfig, args)
     if args.human:
@@ -203,15 +209,10 @@ def _run_eval_captions(args: argparse.Namespace) -> int:
 
 
 def _run_eval_facts(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from groundcap.data.captions import read_captions_jsonl, select
     from groundcap.eval.facts_agreement import evaluate_facts
 
-    src = Path(args.data)
-    items = select(read_captions_jsonl(src / "captions.jsonl" if src.is_dir() else src), args.split, args.limit, args.seed)
+    items = _eval_items(args, args.seed)
     if not items:
-        print(f"error: no images in {src} for split {args.split!r}", file=sys.stderr)
         return 2
     report = evaluate_facts(items, config_from_args(FactsConfig, args), baseline=not args.no_baseline,
                             progress=sys.stderr.isatty())

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from groundcap.data import load_image
 from groundcap.data.captions import CaptionedImage
 from groundcap.errors import ImageError
 
@@ -30,17 +31,16 @@ def caption_items(items: Sequence[CaptionedImage], captioner: Any, *, batch_size
         bar = tqdm(total=len(items), unit="img", desc="captioning")
     for start in range(0, len(items), batch_size):
         batch = items[start:start + batch_size]
-        good = []
+        good, arrays = [], []
         for it in batch:  # decode first, so one bad file does not sink its batch
             try:
-                from groundcap.data import load_image
-
-                load_image(it.path)
+                arrays.append(load_image(it.path)[0])
                 good.append(it)
             except ImageError as e:
                 errors[it.path.name] = str(e)
-        # No sidecar priors in evaluation: the references must not leak into the prompt.
-        for it, result in zip(good, captioner.caption_many([it.path for it in good], [""] * len(good))):
+        # Decoded arrays go in, so nothing is decoded twice; and no sidecar priors:
+        # the references must not leak into the prompt.
+        for it, result in zip(good, captioner.caption_many(arrays, [""] * len(arrays))):
             predictions[it.path.name] = result.caption
         if bar is not None:
             bar.update(len(batch))

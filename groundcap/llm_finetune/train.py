@@ -118,15 +118,12 @@ def train_llm(data_dir: str | Path, out_dir: str | Path, config: TrainLLMConfig 
 
 
 def _peft_model(config: TrainLLMConfig) -> tuple[Any, Any, str]:
-    import torch
     from peft import LoraConfig, get_peft_model
 
     from groundcap.llm_finetune.generators.hf import EMBEDDED_MODEL, load_causal_lm
 
     base = config.base_model or EMBEDDED_MODEL
-    device = "cuda" if config.device == "auto" and torch.cuda.is_available() else (
-        "cpu" if config.device == "auto" else config.device)
-    model, tokenizer = load_causal_lm(base, device=device)
+    model, tokenizer = load_causal_lm(base, device=config.device)
     tokenizer.padding_side = "right"  # training pads after the text; generation pads before
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=list(config.target_modules), task_type="CAUSAL_LM")

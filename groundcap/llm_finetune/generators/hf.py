@@ -95,8 +95,10 @@ def load_causal_lm(name: str, *, adapter: str | None = None, device: str = "cpu"
         except ImportError as e:
             raise ModelLoadError("LoRA adapters need peft: pip install peft") from e
         model = PeftModel.from_pretrained(model, adapter)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device != "cpu":
-        model = model.to("cuda" if device == "auto" and torch.cuda.is_available() else device)
+        model = model.to(device)
     model.eval()
     tokenizer.padding_side = "left"  # batched generation continues every row from its last token
     if tokenizer.pad_token is None:
