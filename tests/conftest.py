@@ -17,8 +17,7 @@ os.environ.setdefault("YOLO_CONFIG_DIR", str(_TMP / "ultralytics"))
 os.environ.setdefault("MPLCONFIGDIR", str(_TMP / "matplotlib"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-REPO = Path(__file__).resolve().parents[1]
-FLICKR = REPO.parent / "shared" / "data" / "flickr8k-mini"
+from fakes import FLICKR  # noqa: E402 - after the environment is set
 
 
 def _asset(name: str) -> Path:

@@ -26,7 +26,8 @@ from groundcap.data.caption_sources import (
 )
 from groundcap.data.captions import read_captions_jsonl
 
-FLICKR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "flickr8k-mini"
+from fakes import FLICKR
+
 NAMES = ["1000268201_693b08cb0e.jpg", "1001773457_577c3a7d70.jpg", "1002674143_1b742ab4b8.jpg",
          "1003163366_44323f5815.jpg"]
 

@@ -13,30 +13,14 @@ from typing import Any
 import pytest
 
 from groundcap.config import ColorConfig, FactsConfig, config_hash
-from groundcap.data import load_image
 from groundcap.data.facts_cache import FactsCache, file_sha256
 from groundcap.errors import ImageError
 from groundcap.facts import FactsExtractor
-from groundcap.records import Detection, Facts
+from groundcap.records import Facts
 
-FLICKR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "flickr8k-mini"
+from fakes import FLICKR, StubExtractor
+
 NAMES = ["1000268201_693b08cb0e.jpg", "1001773457_577c3a7d70.jpg", "1002674143_1b742ab4b8.jpg"]
-
-
-class StubExtractor(FactsExtractor):
-    """Decodes the image for real but invents one detection; loads no model and counts calls."""
-
-    def __init__(self, config: FactsConfig | None = None) -> None:
-        self.config = config or FactsConfig()
-        self.timings: dict[str, float] = {}
-        self.calls = 0
-
-    def extract(self, source: Any) -> Facts:
-        self.calls += 1
-        _, info = load_image(source)
-        label = ("dog", "person", "bicycle")[int(info.sha256[:2], 16) % 3]
-        box = (1.0, 2.0, info.width / 2, info.height / 2)
-        return Facts(info, (Detection(label, f"{label}_1", box, 0.9, (info.width, info.height), "stub"),))
 
 
 class CountingExtractor(FactsExtractor):

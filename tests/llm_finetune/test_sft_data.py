@@ -11,34 +11,17 @@ from typing import Any
 import pytest
 
 from groundcap.config import FactsConfig, config_hash
-from groundcap.data import load_image
 from groundcap.data.captions import CaptionedImage, read_captions_jsonl
 from groundcap.data.facts_cache import FactsCache
-from groundcap.facts import FactsExtractor
 from groundcap.llm_finetune.prompts import alpaca_input, alpaca_instruction, load_template
 from groundcap.llm_finetune.sft_cli import add_build_sft_parser, default_cache_dir, run_build_sft
 from groundcap.llm_finetune.sft_data import build_sft, clean_reference, data_hash, save_sft
-from groundcap.records import Detection, Facts
+from groundcap.records import Facts
 
-FLICKR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "flickr8k-mini"
+from fakes import FLICKR, StubExtractor
+
 #: Six photos: three train, one dev, one test, one in no split.
 SPLITS = ["train", "train", "dev", "train", "test", "none"]
-
-
-class StubExtractor(FactsExtractor):
-    """Decodes the image for real but invents one detection; loads no model and counts calls."""
-
-    def __init__(self, config: FactsConfig | None = None) -> None:
-        self.config = config or FactsConfig()
-        self.timings: dict[str, float] = {}
-        self.calls = 0
-
-    def extract(self, source: Any) -> Facts:
-        self.calls += 1
-        _, info = load_image(source)
-        label = ("dog", "person", "bicycle")[int(info.sha256[:2], 16) % 3]
-        box = (1.0, 2.0, info.width / 2, info.height / 2)
-        return Facts(info, (Detection(label, f"{label}_1", box, 0.9, (info.width, info.height), "stub"),))
 
 
 @pytest.fixture
