@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 from groundcap.records.facts import Facts
 
-__all__ = ["CANDIDATE_STATUSES", "Candidate", "CaptionResult"]
+__all__ = ["CANDIDATE_STATUSES", "CLAIM_KINDS", "CLAIM_VERDICTS", "Claim", "Candidate", "CaptionResult"]
 
 #: Why a candidate is or is not usable.
 CANDIDATE_STATUSES = (
@@ -21,6 +21,46 @@ CANDIDATE_STATUSES = (
     "error",         # the generator failed for this prompt (endpoint down, ...)
     "fallback",      # the template sentence, used because no candidate was usable
 )
+
+#: What a claim is about.
+CLAIM_KINDS = ("object", "count", "color", "relation", "scene")
+#: How a claim fares against the facts.
+CLAIM_VERDICTS = ("supported", "contradicted", "unverifiable")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One checkable statement in a caption, judged against the image's facts.
+
+    Attributes:
+        kind: One of :data:`CLAIM_KINDS`.
+        text: The caption span that makes the claim ("two dogs", "a man to the left of a dog").
+        verdict: One of :data:`CLAIM_VERDICTS`.
+        evidence: Why, in words: the boxes, measured colors or scene cue it was checked against.
+        subject: Instance id of the detection that decided it (``"dog_1"``), or ``""``.
+    """
+
+    kind: str
+    text: str
+    verdict: str
+    evidence: str = ""
+    subject: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in CLAIM_KINDS:
+            raise ValueError(f"unknown claim kind {self.kind!r}; expected one of {CLAIM_KINDS}")
+        if self.verdict not in CLAIM_VERDICTS:
+            raise ValueError(f"unknown claim verdict {self.verdict!r}; expected one of {CLAIM_VERDICTS}")
+        if not self.text.strip():
+            raise ValueError("a claim needs the caption text that makes it")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "text": self.text, "verdict": self.verdict, "evidence": self.evidence,
+                "subject": self.subject}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Claim:
+        return cls(d["kind"], d["text"], d["verdict"], d.get("evidence", ""), d.get("subject", ""))
 
 
 @dataclass(frozen=True)
@@ -38,6 +78,8 @@ class Candidate:
         detail: Why the status is not ``ok``, or other notes.
         structured: Parsed structured output (title, tags, ...), when asked for.
         greedy: Whether this was the greedy decode.
+        claims: What the caption states, each judged against the facts (set by
+            the ``grounding`` scorer; empty otherwise).
     """
 
     text: str
@@ -50,6 +92,7 @@ class Candidate:
     detail: str = ""
     structured: Mapping[str, Any] | None = None
     greedy: bool = False
+    claims: tuple[Claim, ...] = ()
 
     def __post_init__(self) -> None:
         if self.status not in CANDIDATE_STATUSES:
@@ -59,6 +102,9 @@ class Candidate:
         if self.logprob is not None and not math.isfinite(self.logprob):
             raise ValueError(f"logprob must be finite, got {self.logprob}")
         object.__setattr__(self, "scores", dict(self.scores))
+        object.__setattr__(self, "claims", tuple(self.claims))
+        if not all(isinstance(c, Claim) for c in self.claims):
+            raise TypeError("claims must be Claim records (use Candidate.from_dict for dicts)")
 
     @property
     def usable(self) -> bool:
@@ -68,11 +114,13 @@ class Candidate:
         return {"text": self.text, "status": self.status, "logprob": self.logprob, "source": self.source,
                 "scores": dict(self.scores), "total": self.total, "raw": self.raw, "detail": self.detail,
                 "structured": None if self.structured is None else json.loads(json.dumps(self.structured)),
-                "greedy": self.greedy}
+                "greedy": self.greedy, "claims": [c.to_dict() for c in self.claims]}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Candidate:
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        fields = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        fields["claims"] = tuple(Claim.from_dict(c) for c in d.get("claims") or ())
+        return cls(**fields)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 A scorer gives each candidate a number (higher is better) or ``None`` when it
 cannot judge it. :func:`rank` combines them with the configured weights and
 orders the candidates: usable ones first, by combined score, ties kept in
-generation order (so the greedy decode wins a tie).
+generation order (so the greedy decode wins a tie). A scorer that judges
+claims (``grounding``) also returns them, and :func:`rank` puts them on the
+candidates it returns.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from groundcap.records import Candidate, Facts
+from groundcap.records import Candidate, Claim, Facts
 
 __all__ = ["Scorer", "LogprobScorer", "rank"]
 
@@ -28,6 +30,15 @@ class Scorer(abc.ABC):
     def score(self, image: np.ndarray | None, facts: Facts, candidates: Sequence[Candidate]) -> list[float | None]:
         """One score per candidate, higher is better; ``None`` for "cannot judge"."""
 
+    def score_with_claims(self, image: np.ndarray | None, facts: Facts, candidates: Sequence[Candidate]
+                          ) -> tuple[list[float | None], list[tuple[Claim, ...]] | None]:
+        """The scores, and the claims each candidate was judged on (``None`` when the scorer reads none).
+
+        Scorers that check claims override this so :func:`rank` gets scores
+        and claims from one pass.
+        """
+        return self.score(image, facts, candidates), None
+
 
 class LogprobScorer(Scorer):
     """The generator's own mean token log-probability: how sure the LLM was."""
@@ -40,16 +51,24 @@ class LogprobScorer(Scorer):
 
 def rank(candidates: Sequence[Candidate], scorers: Sequence[Scorer], weights: Sequence[float],
          image: np.ndarray | None, facts: Facts) -> list[Candidate]:
-    """Scores and orders candidates; each comes back with ``scores`` and ``total`` set."""
+    """Scores and orders candidates.
+
+    Each comes back with ``scores`` and ``total`` set, and with ``claims``
+    set when a scorer judged claims (those of every such scorer, in scorer
+    order; otherwise the candidate keeps the claims it had).
+    """
     if len(weights) != len(scorers):
         raise ValueError(f"{len(scorers)} scorers but {len(weights)} weights")
-    per_scorer = [s.score(image, facts, candidates) for s in scorers]
+    judged = [s.score_with_claims(image, facts, candidates) for s in scorers]
+    per_scorer = [vals for vals, _ in judged]
+    per_claims = [claims for _, claims in judged if claims is not None]
     scored = []
     for i, cand in enumerate(candidates):
         scores = {s.name: v for s, vals in zip(scorers, per_scorer) if (v := vals[i]) is not None}
         parts = [w * vals[i] for w, vals in zip(weights, per_scorer) if vals[i] is not None]
         total = float(sum(parts)) if parts and cand.usable else None
-        scored.append(dataclasses.replace(cand, scores={**cand.scores, **scores}, total=total))
+        claims = tuple(c for found in per_claims for c in found[i]) if per_claims else cand.claims
+        scored.append(dataclasses.replace(cand, scores={**cand.scores, **scores}, total=total, claims=claims))
     order = sorted(range(len(scored)), key=lambda i: (
         not scored[i].usable, scored[i].total is None, -(scored[i].total or 0.0), i))
     return [scored[i] for i in order]

@@ -1,0 +1,415 @@
+"""Reading what a caption claims: COCO objects, their counts and colors, relations, the setting.
+
+A caption is cut into :class:`Statement` s, each a claim as the caption makes
+it, before anything is checked (:func:`groundcap.rerank.grounding.check_claims`
+judges them against an image's facts). Objects are found through the COCO
+synonym table of :mod:`groundcap.eval.vocab`, so "a man" names a ``person``
+and "a puppy" a ``dog``; nouns outside COCO ("grass", "wall") make no object
+claim. The parse is a few word lists and a left-to-right scan, no model: it
+misses some claims, and it prefers missing one to inventing one.
+
+>>> [(s.kind, s.text, s.value) for s in parse_claims("Two black dogs and a man at night.")]
+... # doctest: +NORMALIZE_WHITESPACE
+[('object', 'Two black dogs', ''), ('count', 'Two black dogs', '2'), ('color', 'black dogs', 'black'),
+ ('object', 'a man', ''), ('scene', 'night', 'time_of_day=night')]
+>>> parse_claims("A man to the left of a dog.")[1]  # doctest: +NORMALIZE_WHITESPACE
+Statement(kind='relation', text='A man to the left of a dog', start=0, label='person', value='left of',
+          other='dog', word='to the left of')
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from groundcap.eval.vocab import SETTING_WORDS, caption_color_family, coco_synonyms
+
+__all__ = ["Statement", "parse_claims"]
+
+_TOKEN = re.compile(r"[a-z]+(?:-[a-z]+)*|[0-9]+")
+_CLAUSE_BREAK = re.compile(r"[.,;:!?]")
+
+_NUMBERS = {w: n for n, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split())} | {"dozen": 12}
+
+# Multi-word quantifiers before a noun phrase, as (kind, number). Kinds: "group"
+# (at least two), "number" (exactly n), "single" (exactly one), "negated"
+# (the object is said to be absent), "article" (plurality comes from the noun).
+_QUANTIFIERS: dict[tuple[str, ...], tuple[str, int]] = {
+    **{tuple(q.split()): ("group", 0) for q in (
+        "a group of", "group of", "groups of", "a crowd of", "crowd of", "a bunch of", "a couple of", "couple of",
+        "a few", "few", "several", "many", "multiple", "numerous", "lots of", "a lot of", "a herd of", "herd of",
+        "a flock of", "flock of", "a pack of", "a team of", "a line of", "a row of", "rows of", "dozens of")},
+    **{tuple(q.split()): ("number", 2) for q in ("a pair of", "pair of", "both", "both of the")},
+    **{tuple(q.split()): ("single", 1) for q in ("a single", "a lone", "lone", "only one", "just one")},
+    **{tuple(q.split()): ("negated", 0) for q in ("no", "without", "without a", "without any", "not a")},
+    **{(w,): ("article", 0) for w in (
+        "a", "an", "one", "another", "the", "some", "other", "these", "those", "this", "that", "his", "her", "their",
+        "its")},
+}
+_MAX_QUANTIFIER = max(map(len, _QUANTIFIERS))
+
+# Adjectives that may stand between a determiner and its noun ("a big black dog").
+_ADJECTIVES = frozenset("""big small little large young old tiny huge tall short long fluffy furry shaggy wet muddy
+    happy cute adult baby older younger elderly fat thin skinny pretty beautiful smiling light dark bright pale deep
+    colorful sleek shiny dirty clean giant toy wooden metal plastic""".split())
+# Color words that describe hair or skin rather than what fills the box.
+_NOT_BOX_COLORS = frozenset({"blond", "blonde"})
+# A color after a person ("a man in a red shirt"): clothes make up most of the box ...
+_PERSON_COLOR_TRIGGERS = frozenset({"in", "wearing", "wears", "dressed", "with"})
+# ... unless the color names hair, eyes or skin.
+_BODY_PARTS = frozenset({"hair", "beard", "eyes", "skin", "mustache", "moustache", "lips", "eye", "lipstick"})
+# ... or a small accessory that hardly colors the box.
+_ACCESSORIES = frozenset({"hat", "hats", "cap", "caps", "helmet", "helmets", "glasses", "sunglasses", "goggles",
+                          "shoes", "sneakers", "boots", "gloves", "mittens", "scarf", "bandana", "headband", "socks",
+                          "mask", "necklace", "collar", "bow", "wristband", "earrings"})
+# After an animal, only its coat counts ("a dog with brown fur"), not a collar or a ball.
+_COAT = frozenset({"fur", "coat", "spots", "stripes", "markings", "feathers", "mane"})
+_ANIMALS = frozenset({"bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"})
+# Words that end the window read after a person for their clothes.
+_AFTER_STOP = frozenset({"is", "are", "on", "at", "near", "next", "by", "while", "who", "that", "under", "behind",
+                         "beside", "to", "of", "from", "into", "as"})
+
+# A COCO word followed by one of these names something else ("a bus stop", "a baseball game").
+_MODIFIED_NOUNS = frozenset("""game games field court uniform uniforms team slope slopes lift lifts resort jersey
+    helmet cap hat player players park track station stop lane shop store rack pen suit shirt shirts trail leash
+    collar house bowl kennel food toy toys net""".split())
+# COCO words that are also verbs, read as verbs right after a noun ("a man skis", "a dog ducks").
+_VERB_AFTER_NOUN = frozenset({"skis", "ski", "bikes", "bike", "ties", "tie", "bats", "ducks", "duck", "plants",
+                              "trains"})
+# Pronouns stand for animals as often as for people ("the dog shakes as he runs"): no claim.
+_PRONOUNS = frozenset({"he", "she"})
+# Nouns that are groups of people in themselves.
+_GROUP_NOUNS = frozenset({"crowd", "couple", "family", "team", "audience", "friends", "cattle"})
+# Nouns whose form does not say how many ("sheep"), and words that count nothing.
+_UNCOUNTED = frozenset({"sheep", "broccoli", "luggage", "someone", "individual", "youth"})
+_UNCOUNTED_LABELS = frozenset({"skis", "scissors"})
+_IRREGULAR_PLURALS = frozenset({"people", "men", "women", "children", "geese", "oxen", "knives", "mice"})
+
+# Relation phrases between two object mentions, as the predicate they assert.
+# "behind" asserts the object is in front of the subject.
+_RELATION_PHRASES: dict[tuple[str, ...], str] = {
+    **{tuple(p.split()): "left of" for p in ("to the left of", "on the left of", "left of")},
+    **{tuple(p.split()): "right of" for p in ("to the right of", "on the right of", "right of")},
+    **{tuple(p.split()): "on top of" for p in ("on top of", "on", "onto", "atop", "riding", "rides", "ride")},
+    **{tuple(p.split()): "above" for p in ("above",)},
+    **{tuple(p.split()): "below" for p in ("below", "under", "underneath", "beneath")},
+    **{tuple(p.split()): "next to" for p in ("next to", "beside", "near", "alongside", "close to")},
+    **{tuple(p.split()): "in front of" for p in ("in front of",)},
+    **{tuple(p.split()): "behind" for p in ("behind",)},
+    **{tuple(p.split()): "inside" for p in ("inside", "inside of", "in", "into")},
+    **{tuple(p.split()): "far from" for p in ("far from", "far away from", "away from")},
+}
+_MAX_RELATION = max(map(len, _RELATION_PHRASES))
+# Words that start a new statement: a relation does not reach across them.
+_RELATION_BREAKS = frozenset({"and", "while", "as", "but", "or", "then", "when", "where", "because", "so"})
+_MAX_RELATION_GAP = 6
+
+_OUTDOOR, _INDOOR = ("location", "outdoor"), ("location", "indoor")
+# Activity words name what people do, not where (a "swimming" dog may be in a pool indoors).
+_NOT_PLACE_WORDS = frozenset({"swimming", "splash", "splashing", "climbing", "climber", "rock", "living"})
+
+
+@functools.lru_cache(maxsize=1)
+def _scene_words() -> dict[str, tuple[tuple[str, str], ...]]:
+    """Setting word → the (scene axis, value) pairs it implies."""
+    coco_words = {w for words in coco_synonyms().values() for w in words}
+    out: dict[str, tuple[tuple[str, str], ...]] = {}
+    for w in ("night", "nighttime", "evening", "dusk"):
+        out[w] = (("time_of_day", "night"),)
+    for w in ("daytime", "sunny", "sunshine", "sunlight", "day"):
+        out[w] = (("time_of_day", "day"),)
+    for w in ("outside", "outdoors", "outdoor"):
+        out[w] = (_OUTDOOR,)
+    for w in ("inside", "indoors", "indoor"):
+        out[w] = (_INDOOR,)
+    for place in ("water", "snow", "grass", "street", "mountain", "indoor room"):
+        for w in sorted(SETTING_WORDS[place] - coco_words - _NOT_PLACE_WORDS):
+            implied = _INDOOR if place == "indoor room" else _OUTDOOR
+            out.setdefault(w, (("place", place),) + (() if w == "pool" else (implied,)))
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _phrase_index() -> dict[str, tuple[tuple[tuple[str, ...], str], ...]]:
+    """First word → ((phrase words, COCO label), ...), longest phrases first."""
+    index: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+    for label, words in coco_synonyms().items():
+        for w in words:
+            index.setdefault(w.split()[0], []).append((tuple(w.split()), label))
+    return {k: tuple(sorted(v, key=lambda e: -len(e[0]))) for k, v in index.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _plurals() -> frozenset[str]:
+    """Synonyms that name more than one thing ("dogs", "puppies", "wine glasses")."""
+    out = set(_IRREGULAR_PLURALS)
+    for words in coco_synonyms().values():
+        known = set(words)
+        for w in words:
+            if w.endswith("s") and (w[:-1] in known or w[:-2] in known or w[:-3] + "y" in known
+                                    or w[:-3] + "fe" in known):
+                out.add(w)
+    return frozenset(out)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A claim as the caption makes it, before it is checked.
+
+    Attributes:
+        kind: ``object``, ``count``, ``color``, ``relation`` or ``scene``.
+        text: The caption span that makes it, as written.
+        start: Character offset of ``text`` in the caption.
+        label: COCO label of the object it is about (``""`` for the scene).
+        value: What is claimed: a count (``"2"`` exactly two, ``"2+"`` at least
+            two, ``"1"`` exactly one), a color family, a relation predicate
+            (``"behind"`` included), or the scene as ``axis=value`` pairs
+            joined by commas (``"place=water,location=outdoor"``).
+        other: A relation's object label.
+        word: The caption word behind ``value`` ("maroon", "beach").
+    """
+
+    kind: str
+    text: str
+    start: int
+    label: str = ""
+    value: str = ""
+    other: str = ""
+    word: str = ""
+
+    @property
+    def scene(self) -> tuple[tuple[str, str], ...]:
+        """A scene statement's ``(axis, value)`` pairs."""
+        return tuple(tuple(p.split("=", 1)) for p in self.value.split(",") if p)  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class _Token:
+    word: str
+    start: int
+    end: int
+    clause: int
+
+
+@dataclass(frozen=True)
+class _Mention:
+    """A COCO object named in the caption, with the noun phrase around it."""
+
+    label: str
+    first: int  # the noun phrase's first token (quantifier or modifier)
+    head: int  # the noun's first token
+    end: int  # the token after the noun
+    count: str  # "", "1", "2+", or the stated number
+    negated: bool
+    colors: tuple[int, ...]  # tokens holding color words for this object
+
+
+def _tokenize(text: str) -> list[_Token]:
+    out, clause, prev = [], 0, 0
+    for m in _TOKEN.finditer(text.lower()):
+        if _CLAUSE_BREAK.search(text, prev, m.start()):
+            clause += 1
+        out.append(_Token(m.group(), m.start(), m.end(), clause))
+        prev = m.end()
+    return out
+
+
+def _color_families(word: str) -> tuple[str, ...]:
+    """Families of a color word or an all-color compound ("black-and-white"); () otherwise."""
+    if word in _NOT_BOX_COLORS:
+        return ()
+    parts = [p for p in word.split("-") if p not in ("and", "colored", "coloured")]
+    fams = [caption_color_family(p) for p in parts]
+    return tuple(dict.fromkeys(fams)) if parts and all(fams) else ()  # type: ignore[arg-type]
+
+
+def _is_modifier(toks: list[_Token], j: int) -> bool:
+    w = toks[j].word
+    if _color_families(w) or w in _ADJECTIVES:
+        return True
+    if w == "and":  # inside a color list: "black and white"
+        return j > 0 and bool(_color_families(toks[j - 1].word))
+    return len(w) > 4 and w.endswith("ed") and w not in ("dressed", "seated")
+
+
+def _quantifier(toks: list[_Token], j: int) -> tuple[int, str, int] | None:
+    """The quantifier ending at token ``j``: (first token, kind, number)."""
+    if j < 0:
+        return None
+    if toks[j].word.isdigit():
+        return (j, "number", int(toks[j].word))
+    if toks[j].word in _NUMBERS and toks[j].word != "one":
+        n = _NUMBERS[toks[j].word]
+        return (j - 1, "number", n) if toks[j].word == "dozen" and j > 0 and toks[j - 1].word == "a" else (j, "number", n)
+    for size in range(min(_MAX_QUANTIFIER, j + 1), 0, -1):
+        words = tuple(t.word for t in toks[j - size + 1:j + 1])
+        if words in _QUANTIFIERS and toks[j - size + 1].clause == toks[j].clause:
+            return (j - size + 1, *_QUANTIFIERS[words])
+    return None
+
+
+def _count(kind: str, n: int, noun: tuple[str, ...], label: str) -> str:
+    if label in _UNCOUNTED_LABELS:  # one pair of skis is one box
+        return ""
+    if noun[-1] in _UNCOUNTED:
+        return str(n) if kind == "number" else ""
+    if kind in ("number", "single"):
+        return str(n)
+    if kind == "group" or noun[-1] in _GROUP_NOUNS or " ".join(noun) in _plurals():
+        return "2+"
+    return ""
+
+
+def _mentions(toks: list[_Token]) -> list[_Mention]:
+    found: list[tuple[int, int, str]] = []
+    i, index = 0, _phrase_index()
+    while i < len(toks):
+        for phrase, label in index.get(toks[i].word, ()):
+            if tuple(t.word for t in toks[i:i + len(phrase)]) == phrase:
+                found.append((i, i + len(phrase), label))
+                i += len(phrase) - 1
+                break
+        i += 1
+    ends = {e for _, e, _ in found}
+    found = [f for f in found if not (f[0] in ends and toks[f[0]].word in _VERB_AFTER_NOUN)]  # "a man skis"
+    starts = {s for s, _, _ in found}
+    taken = {k for s, e, _ in found for k in range(s, e)}
+    out = []
+    for head, end, label in found:
+        if toks[head].word in _PRONOUNS:
+            continue
+        nxt = toks[end] if end < len(toks) else None
+        if nxt is not None and nxt.clause == toks[head].clause and (end in starts or nxt.word in _MODIFIED_NOUNS):
+            continue  # a modifier: "baseball player", "bus stop"
+        j, colors = head - 1, []
+        while j >= 0 and head - j <= 4 and j not in taken and toks[j].clause == toks[head].clause \
+                and _is_modifier(toks, j):
+            if _color_families(toks[j].word):
+                colors.append(j)
+            j -= 1
+        quant = None if j in taken else _quantifier(toks, j)
+        first = quant[0] if quant else j + 1
+        kind, n = (quant[1], quant[2]) if quant else ("", 0)
+        noun = tuple(t.word for t in toks[head:end])
+        negated = kind == "negated" or (first > 0 and toks[first - 1].word in ("no", "without"))
+        out.append(_Mention(label, first, head, end, _count(kind, n, noun, label), negated, tuple(sorted(colors))))
+    return out
+
+
+def _colors_after(toks: list[_Token], m: _Mention, mentions: list[_Mention], claimed: set[int]) -> list[int]:
+    """Color tokens after a person's or animal's noun that still describe its box."""
+    person, animal = m.label == "person", m.label in _ANIMALS
+    if not (person or animal) or m.end >= len(toks) or toks[m.end].word not in _PERSON_COLOR_TRIGGERS:
+        return []
+    if animal and toks[m.end].word != "with":
+        return []
+    heads = {x.head for x in mentions}
+    out = []
+    for k in range(m.end + 1, min(len(toks), m.end + 6)):
+        t = toks[k]
+        if t.clause != toks[m.head].clause or k in heads or t.word in _AFTER_STOP or t.word.endswith("ing"):
+            break
+        if k in claimed or not _color_families(t.word):
+            continue
+        after = toks[k + 1].word if k + 1 < len(toks) else ""
+        if (person and after not in _BODY_PARTS | _ACCESSORIES) or (animal and after in _COAT):
+            out.append(k)
+    return out
+
+
+def _span(text: str, toks: list[_Token], first: int, last: int) -> tuple[str, int]:
+    return text[toks[first].start:toks[last].end], toks[first].start
+
+
+def _relation(text: str, toks: list[_Token], a: _Mention, b: _Mention) -> Statement | None:
+    gap = toks[a.end:b.first]
+    if a.negated or b.negated or not gap or len(gap) > _MAX_RELATION_GAP or toks[a.head].clause != toks[b.head].clause:
+        return None
+    words = tuple(t.word for t in gap)
+    if _RELATION_BREAKS & set(words):
+        return None
+    for size in range(min(_MAX_RELATION, len(words)), 0, -1):
+        predicate = _RELATION_PHRASES.get(words[-size:])
+        if predicate:
+            span, start = _span(text, toks, a.first, b.end - 1)
+            return Statement("relation", span, start, a.label, predicate, b.label, " ".join(words[-size:]))
+    return None
+
+
+def _scene(text: str, toks: list[_Token], mentions: list[_Mention]) -> list[Statement]:
+    taken = {k for m in mentions for k in range(m.head, m.end)}
+    heads = {m.head for m in mentions} | {m.first for m in mentions}
+    words, out, seen = _scene_words(), [], set()
+    for k, t in enumerate(toks):
+        implied = words.get(t.word)
+        if not implied or k in taken or (t.word == "inside" and k + 1 in heads):
+            continue  # "inside a car" says where the object is, not that the photo is indoors
+        if t.word == "day" and k > 0 and toks[k - 1].word in ("all", "every"):
+            continue
+        value = ",".join(f"{axis}={v}" for axis, v in implied)
+        if value not in seen:
+            seen.add(value)
+            out.append(Statement("scene", text[t.start:t.end], t.start, "", value, "", t.word))
+    return out
+
+
+def parse_claims(text: str) -> tuple[Statement, ...]:
+    """The claims a caption makes, in the order it makes them.
+
+    Per object named through the COCO synonyms: one ``object`` statement per
+    label (later mentions of the same label add none), a ``count`` when the
+    caption says how many (a number, "a group of", a plural noun, "a lone"),
+    and a ``color`` per color word attached to it (before the noun, or for
+    people after "in"/"wearing"/"with"). Between two objects in one clause,
+    a ``relation`` when a relation phrase ("next to", "on", "behind", ...)
+    joins them. Setting words ("at night", "indoors", "on the beach") give
+    ``scene`` statements. Negated objects ("no people") make no claims.
+
+    Args:
+        text: One caption.
+
+    Returns:
+        Statements ordered by where they start in the caption.
+    """
+    toks = _tokenize(text)
+    mentions = _mentions(toks)
+    claimed = {k for m in mentions for k in m.colors}
+    out: list[Statement] = []
+    labels: set[str] = set()
+    said: set[tuple[str, str, str]] = set()  # (kind, label, value) already claimed
+
+    def add(s: Statement) -> None:
+        if s.kind == "object" or (s.kind, s.label, s.value) not in said:
+            said.add((s.kind, s.label, s.value))
+            out.append(s)
+
+    for m in mentions:
+        if m.negated:
+            continue
+        span, start = _span(text, toks, m.first, m.end - 1)
+        if m.label not in labels:
+            labels.add(m.label)
+            add(Statement("object", span, start, m.label, "", "", toks[m.head].word))
+        if m.count:
+            add(Statement("count", span, start, m.label, m.count, "", toks[m.head].word))
+        for k in m.colors:
+            for fam in _color_families(toks[k].word):
+                color_span, color_start = _span(text, toks, k, m.end - 1)
+                add(Statement("color", color_span, color_start, m.label, fam, "", toks[k].word))
+        for k in _colors_after(toks, m, mentions, claimed):
+            nxt = toks[k + 1] if k + 1 < len(toks) else None
+            worn = nxt is not None and nxt.clause == toks[k].clause and nxt.word not in _AFTER_STOP | {"and"} \
+                and not nxt.word.endswith("ing")  # "in a red shirt", not "in red is"
+            last = k + 1 if worn else k
+            color_span, color_start = _span(text, toks, m.head, last)
+            for fam in _color_families(toks[k].word):
+                add(Statement("color", color_span, color_start, m.label, fam, "", toks[k].word))
+    for a, b in zip(mentions, mentions[1:]):
+        rel = _relation(text, toks, a, b)
+        if rel is not None:
+            out.append(rel)
+    out += _scene(text, toks, mentions)
+    order = {"object": 0, "count": 1, "color": 2, "relation": 3, "scene": 4}
+    return tuple(sorted(out, key=lambda s: (s.start, order[s.kind])))
