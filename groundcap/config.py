@@ -34,6 +34,7 @@ __all__ = [
     "RerankConfig",
     "CaptionConfig",
     "TrainLLMConfig",
+    "TrainClipConfig",
     "merge",
     "to_dict",
     "config_hash",
@@ -132,6 +133,12 @@ class GenerateConfig:
 class RerankConfig:
     scorers: tuple[str, ...] = _f(("logprob",), "Scorers that rank candidates (comma separated).")
     weights: tuple[float, ...] = _f((1.0,), "Weight of each scorer in the combined score.")
+    clip_model: str = _f("embedded", "Image-text model of the clip scorer: embedded (offline: EfficientNet-Lite3 + "
+                                     "MiniLM with trained heads), or an open_clip architecture such as ViT-B-32.")
+    clip_pretrained: str = _f("", "open_clip weights for the clip scorer: a pretrained tag (openai, laion2b_s34b_b79k; "
+                                  "downloads once) or a checkpoint file; empty for none.")
+    clip_checkpoint: str = _f("", "A train-clip output folder whose weights the clip scorer uses; empty for the "
+                                  "shipped (embedded) or pretrained (open_clip) weights.")
 
 
 @dataclass(frozen=True)
@@ -166,6 +173,36 @@ class TrainLLMConfig:
     eval_steps: int = _f(0, "Validation loss every this many steps (0: once per epoch).")
     export: str = _f("adapter", "GPU (unsloth) export: adapter, merged (16-bit weights) or gguf.")
     device: str = _f("auto", "cpu, cuda or auto.")
+
+
+@dataclass(frozen=True)
+class TrainClipConfig:
+    model: str = _f("embedded", "Model to train: embedded (heads over frozen EfficientNet-Lite3 and MiniLM features) "
+                                "or an open_clip architecture (ViT-B-32, open_clip:RN50, ...).")
+    pretrained: str = _f("", "open_clip starting weights: a pretrained tag (downloads once) or a checkpoint file.")
+    checkpoint: str = _f("", "A train-clip output folder to start from (instead of the shipped or pretrained weights).")
+    init: str = _f("pretrained", "pretrained: start from the shipped heads / --pretrained / --checkpoint; "
+                                 "scratch: start from random weights.")
+    epochs: int = _f(20, "Passes over the (image, caption) pairs.")
+    batch_size: int = _f(128, "Pairs per step; the other pairs of a batch are the negatives.")
+    learning_rate: float = _f(1e-3, "Peak learning rate (AdamW). About 1e-3 for embedded heads, 1e-5 for "
+                                    "fine-tuning a whole pretrained open_clip model.")
+    weight_decay: float = _f(0.1, "AdamW weight decay (not applied to biases, norms and the logit scale).")
+    warmup_ratio: float = _f(0.1, "Share of steps spent warming up linearly.")
+    schedule: str = _f("cosine", "Learning-rate schedule after warm-up: cosine (decay to 0) or constant.")
+    lock_image: bool = _f(False, "Freeze the image side (open_clip: lock_image_tower; embedded: the image head).")
+    lock_text: bool = _f(False, "Freeze the text side (open_clip: lock_text_tower; embedded: the text head).")
+    wise_ft: float = _f(1.0, "WiSE-FT: save (1-a)*start + a*trained weights; 1 keeps the trained weights, "
+                             "0 the starting ones.")
+    embed_dim: int = _f(256, "embedded, init scratch: width of the shared embedding space.")
+    hidden_dim: int = _f(0, "embedded, init scratch: hidden width of each head's MLP; 0 for a linear head.")
+    dropout: float = _f(0.5, "embedded, init scratch: dropout on the frozen features entering each head.")
+    seed: int = _f(0, "Seed of initialisation, batch order and augmentation.")
+    device: str = _f("auto", "cpu, cuda or auto.")
+    amp: bool = _f(True, "Mixed precision on CUDA (bf16 where supported, else fp16); ignored on the CPU.")
+    workers: int = _f(0, "open_clip: processes decoding images (0: in the main process).")
+    cache_dir: str = _f("", "embedded: folder caching the frozen features ('' = $GROUNDCAP_CACHE/features or "
+                            "~/.cache/groundcap/features; 'none' to cache nothing).")
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:

@@ -28,3 +28,6 @@ class StubExtractor(FactsExtractor):
         label = ("dog", "person", "bicycle")[int(info.sha256[:2], 16) % 3]
         box = (1.0, 2.0, info.width / 2, info.height / 2)
         return Facts(info, (Detection(label, f"{label}_1", box, 0.9, (info.width, info.height), "stub"),))
+
+#: Name of the tiny random open_clip architecture that tests/rerank/conftest.py registers.
+TINY_CLIP = "groundcap-tiny-vit"

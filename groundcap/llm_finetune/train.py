@@ -24,6 +24,7 @@ from typing import Any
 
 from groundcap.config import TrainLLMConfig, to_dict
 from groundcap.errors import ConfigError, GroundcapError
+from groundcap.provenance import package_versions
 
 __all__ = ["train_llm", "training_rows", "read_adapter_meta", "ADAPTER_META", "UNSLOTH_DEFAULT"]
 
@@ -112,7 +113,7 @@ def train_llm(data_dir: str | Path, out_dir: str | Path, config: TrainLLMConfig 
                      "target_modules": list(config.target_modules)},
             "data": {"source": build.get("source"), "data_hash": build.get("data_hash"),
                      "facts_config_hash": build.get("facts_config_hash"), "counts": build.get("counts")},
-            "metrics": metrics, "versions": _versions()}
+            "metrics": metrics, "versions": package_versions("torch", "transformers", "peft", "trl", "unsloth")}
     _save(trainer.model, tokenizer, out_dir, meta, config)
     return meta
 
@@ -192,15 +193,4 @@ def _save(model: Any, tokenizer: Any, out_dir: Path, meta: dict, config: TrainLL
         cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
     (out_dir / ADAPTER_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
-
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {}
-    for pkg in ("groundcap", "torch", "transformers", "peft", "trl", "unsloth"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 

