@@ -8,6 +8,7 @@ Python and tests as well as from the console script.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -91,6 +92,10 @@ def _print_result(path: str, result, show_facts: bool) -> None:
         scores = ", ".join(f"{k} {v:.2f}" for k, v in c.scores.items())
         text = c.text or f"({c.detail})"
         print(f"  {mark}{i}. [{c.status}{', ' + scores if scores else ''}] {text}")
+        for claim in c.claims:
+            sign = {"supported": "+", "contradicted": "x"}.get(claim.verdict, "?")
+            print(f"       {sign} {claim.kind} {claim.text!r}: {claim.verdict}"
+                  + (f" ({claim.evidence})" if claim.evidence else ""))
     if show_facts:
         for line in result.facts.describe().splitlines():
             print("    " + line)
@@ -148,6 +153,9 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
     add_config_flags(f, FactsConfig)
     f.set_defaults(func=_run_eval_facts)
     _add_eval_captions(esub)
+    from groundcap.rerank.clip_cli import add_eval_retrieval_parser
+
+    add_eval_retrieval_parser(esub)
 
 
 def _eval_items(args: argparse.Namespace, seed: int) -> list:
@@ -171,7 +179,11 @@ def _add_eval_captions(esub: argparse._SubParsersAction) -> None:
     c.add_argument("--human", action="store_true",
                    help="Score one human caption against the other four instead (the metric's noise floor).")
     c.add_argument("--no-meteor", action="store_true", help="Skip METEOR (it starts a Java process).")
-    c.add_argument("--out", metavar="FILE.json", default=None, help="Write predictions, scores and config here.")
+    c.add_argument("--out", metavar="FILE.json", default=None,
+                   help="Write predictions, every candidate with its scores, and the config here.")
+    c.add_argument("--candidates", metavar="FILE.json", default=None,
+                   help="Rank the candidates saved by an earlier --out again with this run's --rerank "
+                        "settings instead of generating (same samples, different scorers).")
     c.add_argument("--name", default=None, help="Row name in the printed table.")
     add_config_flags(c, CaptionConfig)
     c.set_defaults(func=_run_eval_captions)
@@ -189,21 +201,30 @@ def _run_eval_captions(args: argparse.Namespace) -> int:
     if args.human:
         scores = human_noise_floor({it.path.name: list(it.captions) for it in items}, seed=0,
                                    meteor=not args.no_meteor)
-        name, predictions = args.name or "human (1 vs other 4)", {}
+        name, results = args.name or "human (1 vs other 4)", {}
     else:
         from groundcap.pipeline import Captioner
 
-        captioner = Captioner(config)
-        predictions, errors = caption_items(items, captioner, batch_size=config.generate.batch_size,
+        if args.candidates:
+            from groundcap.eval.caption_eval import read_results, rerank_items
+
+            # Nothing is generated: the template generator keeps the LLM unloaded.
+            captioner = Captioner(dataclasses.replace(
+                config, generate=dataclasses.replace(config.generate, generator="template")))
+            results, errors = rerank_items(items, read_results(args.candidates), captioner), {}
+        else:
+            captioner = Captioner(config)
+            results, errors = caption_items(items, captioner, batch_size=config.generate.batch_size,
                                             progress=sys.stderr.isatty())
         for key, err in errors.items():
             print(f"error: {err}", file=sys.stderr)
+        predictions = {k: r.caption for k, r in results.items()}
         scores = score_items(items, predictions, meteor=not args.no_meteor)
         name = args.name or f"{config.generate.generator}:{config.generate.model or 'default'}"
     print(f"{len(items)} images, split {args.split}")
     print(score_table({name: scores}))
     if args.out:
-        write_predictions(args.out, predictions, {k: v for k, v in scores.items() if not isinstance(v, dict)},
+        write_predictions(args.out, results, {k: v for k, v in scores.items() if not isinstance(v, dict)},
                           to_dict(config))
     return 0
 
@@ -237,8 +258,17 @@ def _run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clip_parsers(sub: argparse._SubParsersAction) -> None:
+    from groundcap.rerank.clip_cli import add_train_clip_parser
+    from groundcap.rerank.index_cli import add_index_parser, add_search_parser
+
+    add_train_clip_parser(sub)
+    add_index_parser(sub)
+    add_search_parser(sub)
+
+
 _SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    _facts_parser, _caption_parser, _build_sft_parser, _train_llm_parser, _eval_parser, _list_parser)
+    _facts_parser, _caption_parser, _build_sft_parser, _train_llm_parser, _clip_parsers, _eval_parser, _list_parser)
 
 
 def make_parser() -> argparse.ArgumentParser:

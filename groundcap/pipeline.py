@@ -28,7 +28,7 @@ from groundcap.llm_finetune.generators import create_generator
 from groundcap.llm_finetune.generators.template import template_caption
 from groundcap.llm_finetune.prompts import PromptTemplate, load_template
 from groundcap.records import Candidate, CaptionResult, Facts
-from groundcap.rerank import create_scorer, rank
+from groundcap.rerank import create_scorers, rank
 
 __all__ = ["Captioner", "read_sidecar_caption"]
 
@@ -66,7 +66,7 @@ class Captioner:
         if self.template.expects_json and pc.few_shot:
             raise ConfigError("few-shot examples are captions, not JSON: use few_shot 0 with the metadata template")
         self.generator = generator or create_generator(self.config.generate)
-        self.scorers = [create_scorer(name) for name in self.config.rerank.scorers]
+        self.scorers = create_scorers(self.config.rerank)
         self.timings: dict[str, float] = {}
         self._examples = self._load_examples() if pc.few_shot > 0 else ()
         self._cot = None
@@ -154,23 +154,42 @@ class Captioner:
                                      source=self.generator.name)] for _ in prompts]
             failure = f"generation failed: {type(e).__name__}: {e}"
         t = self._tick("generate", t, call)
-        ranked_all = [rank(cands, self.scorers, self.config.rerank.weights, array, f)
-                      for array, f, cands in zip(arrays, facts, candidates)]
+        ranked = [choose(cands, self.scorers, self.config.rerank.weights, array, f)
+                  for array, f, cands in zip(arrays, facts, candidates)]
         self._tick("rerank", t, call)
         per_image = tuple((k, v / max(1, len(facts))) for k, v in call.items())
         tokenizer = getattr(self.generator, "tokenizer", None)
-        results = []
-        for f, prompt, ranked in zip(facts, prompts, ranked_all):
-            status, detail = "ok", failure
-            if not ranked or not ranked[0].usable:
-                why = "; ".join(sorted({f"{c.status}: {c.detail}" for c in ranked})) or "no candidates"
-                ranked = [Candidate(template_caption(f), "fallback", source="template",
-                                    detail="no usable LLM candidate")] + ranked
-                status = "error" if failure else "fallback"
-                detail = detail or f"every candidate was unusable ({why})"
-            results.append(CaptionResult(ranked[0].text, 0, tuple(ranked), f, prompt.as_text(tokenizer),
-                                         status, self.models, per_image, detail))
-        return results
+        return [dataclasses.replace(r, prompt=prompt.as_text(tokenizer), models=self.models, timings=per_image,
+                                    status="error" if failure and r.status == "fallback" else r.status,
+                                    detail=failure or r.detail)
+                for r, prompt in zip(ranked, prompts)]
+
+    def rerank(self, results: Sequence[CaptionResult], arrays: Sequence[np.ndarray | None]) -> list[CaptionResult]:
+        """Ranks already generated candidates again with this captioner's scorers.
+
+        A template fallback added by an earlier ranking is dropped first, so
+        the same generations can be compared under different scorers.
+        """
+        out = []
+        for r, array in zip(results, arrays):
+            cands = [dataclasses.replace(c, scores={}, total=None, claims=())
+                     for c in r.candidates if c.status != "fallback"]
+            out.append(dataclasses.replace(choose(cands, self.scorers, self.config.rerank.weights, array, r.facts),
+                                           prompt=r.prompt, models=r.models, timings=r.timings))
+        return out
+
+
+def choose(candidates: Sequence[Candidate], scorers: Sequence[Any], weights: Sequence[float],
+           image: np.ndarray | None, facts: Facts) -> CaptionResult:
+    """Ranks one image's candidates and picks the best; the template sentence when none is usable."""
+    ranked = rank(candidates, scorers, weights, image, facts)
+    status, detail = "ok", ""
+    if not ranked or not ranked[0].usable:
+        why = "; ".join(sorted({f"{c.status}: {c.detail}" for c in ranked})) or "no candidates"
+        ranked = [Candidate(template_caption(facts), "fallback", source="template",
+                            detail="no usable LLM candidate")] + ranked
+        status, detail = "fallback", f"every candidate was unusable ({why})"
+    return CaptionResult(ranked[0].text, 0, tuple(ranked), facts, status=status, detail=detail)
 
 
 def _tidy_reference(caption: str) -> str:

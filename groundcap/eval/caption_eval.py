@@ -14,15 +14,16 @@ from typing import Any, Sequence
 
 from groundcap.data import load_image
 from groundcap.data.captions import CaptionedImage
-from groundcap.errors import ImageError
+from groundcap.errors import ConfigError, ImageError
+from groundcap.records import CaptionResult
 
-__all__ = ["caption_items", "score_items"]
+__all__ = ["caption_items", "rerank_items", "read_results", "score_items", "write_predictions"]
 
 
 def caption_items(items: Sequence[CaptionedImage], captioner: Any, *, batch_size: int = 8,
-                  progress: bool = False) -> tuple[dict[str, str], dict[str, str]]:
-    """Captions each item; returns (id -> caption, id -> error) with ids = image file names."""
-    predictions: dict[str, str] = {}
+                  progress: bool = False) -> tuple[dict[str, CaptionResult], dict[str, str]]:
+    """Captions each item; returns (id -> result, id -> error) with ids = image file names."""
+    predictions: dict[str, CaptionResult] = {}
     errors: dict[str, str] = {}
     bar = None
     if progress:
@@ -41,7 +42,7 @@ def caption_items(items: Sequence[CaptionedImage], captioner: Any, *, batch_size
         # Decoded arrays go in, so nothing is decoded twice; and no sidecar priors:
         # the references must not leak into the prompt.
         for it, result in zip(good, captioner.caption_many(arrays, [""] * len(arrays))):
-            predictions[it.path.name] = result.caption
+            predictions[it.path.name] = result
         if bar is not None:
             bar.update(len(batch))
     if bar is not None:
@@ -60,8 +61,36 @@ def score_items(items: Sequence[CaptionedImage], predictions: dict[str, str], *,
     return scores
 
 
-def write_predictions(path: str | Path, predictions: dict[str, str], scores: dict[str, Any], config: dict) -> None:
-    """Predictions, scores and the config beside each other, so a row can be re-checked."""
-    Path(path).write_text(json.dumps({"scores": scores, "config": config, "predictions": predictions,
-                                      "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-                                     indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+def rerank_items(items: Sequence[CaptionedImage], results: dict[str, CaptionResult], captioner: Any
+                 ) -> dict[str, CaptionResult]:
+    """Ranks saved candidates again with ``captioner``'s scorers (no generation).
+
+    Comparing scorers on the same generations takes sampling noise out of
+    the comparison.
+    """
+    missing = [it.path.name for it in items if it.path.name not in results]
+    if missing:
+        raise ConfigError(f"the saved results lack {len(missing)} of the images, e.g. {missing[0]}")
+    out = {}
+    for it in items:
+        array = load_image(it.path)[0]
+        out[it.path.name] = captioner.rerank([results[it.path.name]], [array])[0]
+    return out
+
+
+def read_results(path: str | Path) -> dict[str, CaptionResult]:
+    """The per-image results saved by :func:`write_predictions`."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if "results" not in data:
+        raise ConfigError(f"{path} holds no candidates; write it with a newer `groundcap eval captions --out`")
+    return {k: CaptionResult.from_dict(v) for k, v in data["results"].items()}
+
+
+def write_predictions(path: str | Path, results: dict[str, CaptionResult], scores: dict[str, Any],
+                      config: dict) -> None:
+    """Predictions, every candidate, scores and the config side by side, so a row can be re-checked."""
+    Path(path).write_text(json.dumps({
+        "scores": scores, "config": config, "predictions": {k: r.caption for k, r in results.items()},
+        "results": {k: r.to_dict() for k, r in results.items()},
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1, ensure_ascii=False) + "\n",
+        encoding="utf-8")

@@ -2,25 +2,29 @@
 
 >>> from groundcap.rerank import list_scorers
 >>> list_scorers()
-['logprob']
+['clip', 'consensus', 'grounding', 'logprob']
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from typing import Any, Callable
 
+from groundcap.config import RerankConfig
 from groundcap.errors import ConfigError
 from groundcap.rerank.base import LogprobScorer, Scorer, rank
 
-__all__ = ["Scorer", "LogprobScorer", "rank", "create_scorer", "register_scorer", "list_scorers"]
+__all__ = ["Scorer", "LogprobScorer", "rank", "create_scorer", "create_scorers", "register_scorer", "list_scorers"]
 
-_REGISTRY: dict[str, Callable[[], Scorer] | str] = {
+_REGISTRY: dict[str, Callable[..., Scorer] | str] = {
+    "clip": "groundcap.rerank.clip:ClipScorer",
+    "consensus": "groundcap.rerank.consensus:ConsensusScorer",
+    "grounding": "groundcap.rerank.grounding:GroundingScorer",
     "logprob": "groundcap.rerank.base:LogprobScorer",
 }
 
 
-def register_scorer(name: str, factory: Callable[[], Scorer]) -> None:
+def register_scorer(name: str, factory: Callable[..., Scorer]) -> None:
     """Adds a scorer; a name can be registered once."""
     if name in _REGISTRY:
         raise ValueError(f"a scorer named {name!r} is already registered")
@@ -31,11 +35,26 @@ def list_scorers() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_scorer(name: str) -> Scorer:
+def create_scorer(name: str, **options: Any) -> Scorer:
+    """Builds a registered scorer; ``options`` go to its factory (``model=...`` for ``clip``)."""
     entry = _REGISTRY.get(name)
     if entry is None:
         raise ConfigError(f"unknown scorer {name!r}; choose one of {list_scorers()}")
     if isinstance(entry, str):
         module, _, attr = entry.partition(":")
         entry = getattr(importlib.import_module(module), attr)
-    return entry()
+    return entry(**options)
+
+
+def create_scorers(config: RerankConfig) -> list[Scorer]:
+    """The scorers a :class:`~groundcap.config.RerankConfig` names, in order, with their options.
+
+    >>> [s.name for s in create_scorers(RerankConfig(scorers=("grounding", "logprob"), weights=(1.0, 0.5)))]
+    ['grounding', 'logprob']
+    """
+    if len(config.weights) != len(config.scorers):
+        raise ConfigError(f"{len(config.scorers)} scorers ({', '.join(config.scorers)}) but "
+                          f"{len(config.weights)} weights; give one weight per scorer")
+    clip = {"model": config.clip_model, "pretrained": config.clip_pretrained or None,
+            "checkpoint": config.clip_checkpoint or None}
+    return [create_scorer(name, **(clip if name == "clip" else {})) for name in config.scorers]
