@@ -131,8 +131,10 @@ class GenerateConfig:
 
 @dataclass(frozen=True)
 class RerankConfig:
-    scorers: tuple[str, ...] = _f(("logprob",), "Scorers that rank candidates (comma separated).")
-    weights: tuple[float, ...] = _f((1.0,), "Weight of each scorer in the combined score.")
+    scorers: tuple[str, ...] = _f(("grounding", "clip", "logprob"),
+                                  "Scorers that rank candidates (comma separated): grounding, clip, consensus, logprob.")
+    weights: tuple[float, ...] = _f((1.0, 0.1, 0.1), "Weight of each scorer in the combined score. The default puts "
+                                    "the grounding check first; CLIP and the LLM's confidence break its ties.")
     clip_model: str = _f("embedded", "Image-text model of the clip scorer: embedded (offline: EfficientNet-Lite3 + "
                                      "MiniLM with trained heads), or an open_clip architecture such as ViT-B-32.")
     clip_pretrained: str = _f("", "open_clip weights for the clip scorer: a pretrained tag (openai, laion2b_s34b_b79k; "

@@ -64,7 +64,8 @@ def test_unknown_detector_is_a_usage_error(capsys):
 def test_caption_with_the_template_generator(bus_path, capsys):
     assert main(["caption", str(bus_path), "--generator", "template"]) == 0
     out = capsys.readouterr().out
-    assert "bus" in out and "*1. [ok]" in out
+    assert "bus" in out and "*1. [ok, grounding 1.00, clip " in out
+    assert "+ object 'Three people': supported" in out and "\n       x " not in out  # no contradicted claim
 
 
 @pytest.mark.models

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from groundcap import Captioner, CaptionResult, ImageError
-from groundcap.config import CaptionConfig, GenerateConfig, PromptConfig, merge
+from groundcap.config import CaptionConfig, GenerateConfig, PromptConfig, RerankConfig, merge
 from groundcap.llm_finetune.generators.base import Completion, Generator
 
 pytestmark = pytest.mark.models
@@ -50,10 +50,24 @@ def test_result_round_trips_through_json(bus_path):
 def test_ranked_by_logprob_and_duplicates_dropped(bus_path):
     gen = Scripted([Completion("A bus on a street.", -1.2, greedy=True), Completion("People by a bus.", -0.4),
                     Completion("a bus on a street", -0.9), Completion("", -0.1)])
-    result = Captioner(template_config(), generator=gen).caption(bus_path)
+    config = CaptionConfig(generate=GenerateConfig(generator="template"), rerank=RerankConfig(("logprob",), (1.0,)))
+    result = Captioner(config, generator=gen).caption(bus_path)
     assert [c.text for c in result.candidates if c.status == "ok"] == ["People by a bus.", "A bus on a street."]
     assert result.caption == "People by a bus." and result.candidates[0].scores == {"logprob": -0.4}
     assert result.candidates[-1].status == "empty"
+
+
+def test_default_ranking_puts_a_grounded_caption_over_a_confident_invention(bus_path):
+    gen = Scripted([Completion("A dog sleeping on a red sofa.", -0.2, greedy=True),
+                    Completion("People standing by a blue bus.", -1.5)])
+    result = Captioner(template_config(), generator=gen).caption(bus_path)
+    assert result.caption == "People standing by a blue bus."
+    best, invented = result.candidates
+    assert set(best.scores) == {"grounding", "clip", "logprob"} and best.scores["grounding"] == 1.0
+    assert invented.scores["grounding"] < 0 and invented.scores["logprob"] > best.scores["logprob"]
+    assert {(c.kind, c.verdict) for c in invented.claims} >= {("object", "contradicted")}
+    assert all(c.verdict == "supported" for c in best.claims if c.kind == "object")
+    assert json.loads(json.dumps(result.to_dict()))["candidates"][0]["claims"]
 
 
 @pytest.mark.parametrize("answers, raises, status", [
