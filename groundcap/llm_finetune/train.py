@@ -60,9 +60,11 @@ def training_rows(split: Any, template: str, references: str, epochs: float, see
         return [row(r, r["output"]) for r in records], epochs
     if references != "sample":
         raise ConfigError(f"references must be each or sample, got {references!r}")
+    # One row per image, however the data was built: an "each" build repeats an image once per reference.
+    images = list({r["image"]: r for r in reversed(records)}.values())[::-1]
     rng = random.Random(seed)
     copies = max(1, round(epochs))
-    rows = [row(r, rng.choice(r["references_clean"] or [r["output"]])) for _ in range(copies) for r in records]
+    rows = [row(r, rng.choice(r["references_clean"] or [r["output"]])) for _ in range(copies) for r in images]
     return rows, 1.0
 
 

@@ -13,8 +13,8 @@ datasets = pytest.importorskip("datasets")
 pytest.importorskip("trl")
 
 
-def _row(caption, refs):
-    return {"image": "images/x.jpg", "sha256": "0" * 64, "instruction": "Write a caption.",
+def _row(caption, refs, image="images/x.jpg"):
+    return {"image": image, "sha256": "0" * 64, "instruction": "Write a caption.",
             "input": "Objects: a dog.", "output": caption,
             "messages": [{"role": "system", "content": "a"}, {"role": "user", "content": "the dog"},
                          {"role": "assistant", "content": caption}],
@@ -25,7 +25,8 @@ def _row(caption, refs):
 def sft_dir(tmp_path):
     refs = ["the dog runs on grass .", "a black dog runs ."]
     dsd = datasets.DatasetDict({
-        "train": datasets.Dataset.from_list([_row(r, refs) for r in refs * 4]),
+        # an "each" build: 4 images, one row per reference
+        "train": datasets.Dataset.from_list([_row(r, refs, f"images/{i}.jpg") for i in range(4) for r in refs]),
         "validation": datasets.Dataset.from_list([_row(refs[0], refs)]),
         "test": datasets.Dataset.from_list([_row(refs[0], refs)]),
     })
@@ -45,7 +46,7 @@ def test_alpaca_rows_put_the_loss_on_the_response(sft_dir):
 def test_sample_mode_draws_one_reference_per_image_per_epoch(sft_dir):
     train = datasets.load_from_disk(str(sft_dir / "hf"))["train"]
     rows, epochs = training_rows(train, "chat", "sample", 3.0, 0)
-    assert len(rows) == 3 * len(train) and epochs == 1.0
+    assert len(rows) == 3 * 4 and epochs == 1.0  # each image once per epoch, however many rows it had
     assert rows[0]["completion"][0]["role"] == "assistant"
     assert rows == training_rows(train, "chat", "sample", 3.0, 0)[0]  # seeded: a resume sees the same data
 
