@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from groundcap.errors import GroundcapError
+from groundcap.rerank.clip_cli import add_model_flags
 
 __all__ = ["add_index_parser", "add_search_parser", "run_index", "run_search"]
 
@@ -33,13 +34,6 @@ def _create_model(name: str, pretrained: str | None, checkpoint: str | None, dev
     from groundcap.rerank.models import create_image_text_model
 
     return create_image_text_model(name, pretrained=pretrained, checkpoint=checkpoint, device=device)
-
-
-def _add_model_flags(p: argparse.ArgumentParser, default: str | None, model_help: str) -> None:
-    p.add_argument("--model", default=default, help=model_help)
-    p.add_argument("--pretrained", default=None, help="Pretrained weights tag of --model.")
-    p.add_argument("--checkpoint", default=None, metavar="FILE", help="A fine-tuned checkpoint of --model.")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda.")
 
 
 def _add_heatmap_flags(p: argparse.ArgumentParser, what: str) -> None:
@@ -58,7 +52,7 @@ def add_index_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--out", default=None, metavar="DIR", help="Index folder (default: RUN_DIR/index).")
     p.add_argument("--append", action="store_true", help="Add to an existing index instead of replacing it.")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="Images embedded at a time.")
-    _add_model_flags(p, "embedded", "Image-text embedding model (default: embedded).")
+    add_model_flags(p, "embedded", "Image-text embedding model (default: embedded).")
     _add_heatmap_flags(p, "the first indexed images")
     p.set_defaults(func=run_index)
     return p
@@ -81,7 +75,7 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
                    help="Only images where LABEL was detected (repeat: all of them).")
     p.add_argument("--status", default=None, help="Only rows with this status.")
     p.add_argument("--json", action="store_true", help="Print one JSON object per hit.")
-    _add_model_flags(p, None, "Embedding model (default: the one the index was built with).")
+    add_model_flags(p, None, "Embedding model (default: the one the index was built with).")
     _add_heatmap_flags(p, "the hits")
     p.set_defaults(func=run_search)
     return p
