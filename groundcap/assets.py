@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 from pathlib import Path
 
 from groundcap.errors import ModelLoadError
 
-__all__ = ["shipped_model_dir", "shipped_model"]
+__all__ = ["shipped_model_dir", "shipped_model", "cache_dir"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -34,3 +35,14 @@ def shipped_model(name: str) -> Path:
     if not path.is_file():
         raise ModelLoadError(f"embedded model file {name!r} not found in {shipped_model_dir()}")
     return path
+
+
+def cache_dir(*parts: str) -> Path:
+    """groundcap's cache folder (converted models, facts, features): ``$GROUNDCAP_CACHE``, else
+    ``~/.cache/groundcap``, joined with ``parts``.
+
+    >>> cache_dir("facts").name
+    'facts'
+    """
+    base = os.environ.get("GROUNDCAP_CACHE")
+    return (Path(base) if base else Path.home() / ".cache" / "groundcap").expanduser().joinpath(*parts)

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from groundcap.assets import cache_dir
 from groundcap.config import FactsConfig
 from groundcap.config_cli import add_config_flags, config_from_args
 
@@ -27,8 +28,7 @@ __all__ = ["default_cache_dir", "add_build_sft_parser", "run_build_sft"]
 
 def default_cache_dir() -> Path:
     """``$GROUNDCAP_CACHE/facts``, else ``~/.cache/groundcap/facts``."""
-    base = os.environ.get("GROUNDCAP_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "groundcap").expanduser() / "facts"
+    return cache_dir("facts")
 
 
 def add_build_sft_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

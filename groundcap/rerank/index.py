@@ -132,8 +132,10 @@ def read_index_rows(source: str | Path) -> Iterator[IndexRow]:
     Raises:
         ValueError: the source is missing or of no known layout.
     """
+    from groundcap.data.run_shards import run_shards
+
     path = Path(source).expanduser()
-    shards = _parquet_shards(path)
+    shards = run_shards(path)
     if shards:
         yield from _run_rows(path.resolve() if path.is_dir() else path.resolve().parent, shards)
         return
@@ -146,30 +148,14 @@ def read_index_rows(source: str | Path) -> Iterator[IndexRow]:
         yield IndexRow(key, p, item.captions[0] if item.captions else "")
 
 
-def _parquet_shards(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path] if path.suffix == ".parquet" else []
-    if not path.is_dir():
-        return []
-    return sorted(p for p in path.rglob("*.parquet") if not any(part.endswith(".lance") for part in p.parts))
-
-
 def _run_rows(root: Path, shards: list[Path]) -> Iterator[IndexRow]:
-    import pyarrow.parquet as pq
+    from groundcap.data.run_shards import read_run_rows
 
     bad_facts = 0
-    for shard in shards:
-        table = pq.read_table(shard)
-        if "path" not in table.column_names:
-            raise ValueError(f"{shard}: a run shard needs a 'path' column, found {table.column_names}")
-        for row in table.to_pylist():
-            rel = row.get("path")
-            if not rel:
-                continue
-            objects = _objects(row.get("facts"))
-            bad_facts += objects is None
-            yield IndexRow(str(row.get("key") or rel), Path(os.path.abspath(root / str(rel))),
-                           str(row.get("caption") or ""), str(row.get("status") or "ok"), objects or ())
+    for row in read_run_rows(root, shards):
+        objects = _objects(row.facts)
+        bad_facts += objects is None
+        yield IndexRow(row.key, Path(os.path.abspath(row.path)), row.caption, row.status or "ok", objects or ())
     if bad_facts:
         log.warning("%s: %d row(s) have unreadable facts; indexed without objects", root, bad_facts)
 

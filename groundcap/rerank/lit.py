@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from groundcap.assets import cache_dir
 from groundcap.errors import ConfigError, ModelLoadError
 from groundcap.rerank.models import ImageTextModel, resolve_device
 
@@ -65,8 +66,7 @@ def shipped_heads_path() -> Path:
 
 def default_feature_cache() -> Path:
     """``$GROUNDCAP_CACHE/features``, else ``~/.cache/groundcap/features``."""
-    base = os.environ.get("GROUNDCAP_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "groundcap").expanduser() / "features"
+    return cache_dir("features")
 
 
 # -- frozen encoders ----------------------------------------------------------
@@ -178,15 +178,6 @@ class FeatureCache:
         os.replace(tmp, f)
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes (what :class:`~groundcap.records.ImageInfo` calls ``sha256``)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -204,6 +195,8 @@ def frozen_features(image_paths: Sequence[str | Path], texts: Sequence[str], *, 
     from tqdm.auto import tqdm
 
     from groundcap.data.images import load_image
+
+    from groundcap.data.facts_cache import file_sha256
 
     shas = [file_sha256(p) for p in image_paths]
     image_cache = FeatureCache(cache_dir, ImageFeatures.name)

