@@ -17,7 +17,7 @@ os.environ.setdefault("YOLO_CONFIG_DIR", str(_TMP / "ultralytics"))
 os.environ.setdefault("MPLCONFIGDIR", str(_TMP / "matplotlib"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from fakes import FLICKR  # noqa: E402 - after the environment is set
+from fakes import FLICKR, TINY_CLIP  # noqa: E402 - after the environment is set
 
 
 def _asset(name: str) -> Path:
@@ -51,3 +51,22 @@ def flickr_dir() -> Path:
     if not (FLICKR / "captions.jsonl").is_file():
         pytest.skip("../shared/data/flickr8k-mini is not beside the checkout")
     return FLICKR
+
+
+@pytest.fixture(scope="session")
+def open_clip():
+    return pytest.importorskip("open_clip", reason="open_clip_torch (groundcap[clip]) is not installed")
+
+
+@pytest.fixture(scope="session")
+def tiny_arch(tmp_path_factory, open_clip) -> str:
+    """A random ViT CLIP small enough to run in milliseconds: 32 px images, one layer a tower (no weights)."""
+    import json
+
+    cfg = {"embed_dim": 16,
+           "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 16},
+           "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    path = tmp_path_factory.mktemp("open_clip_cfg") / f"{TINY_CLIP}.json"
+    path.write_text(json.dumps(cfg))
+    open_clip.add_model_config(path)
+    return TINY_CLIP

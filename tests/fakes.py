@@ -29,5 +29,5 @@ class StubExtractor(FactsExtractor):
         box = (1.0, 2.0, info.width / 2, info.height / 2)
         return Facts(info, (Detection(label, f"{label}_1", box, 0.9, (info.width, info.height), "stub"),))
 
-#: Name of the tiny random open_clip architecture that tests/rerank/conftest.py registers.
+#: Name of the tiny random open_clip architecture that the tiny_arch fixture (tests/conftest.py) registers.
 TINY_CLIP = "groundcap-tiny-vit"
