@@ -33,6 +33,9 @@ __all__ = [
     "GenerateConfig",
     "RerankConfig",
     "CaptionConfig",
+    "OutputConfig",
+    "RunConfig",
+    "RUN_FORMATS",
     "TrainLLMConfig",
     "TrainClipConfig",
     "merge",
@@ -149,6 +152,36 @@ class CaptionConfig:
     prompt: PromptConfig = field(default_factory=PromptConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     rerank: RerankConfig = field(default_factory=RerankConfig)
+
+
+#: Output formats of ``groundcap run`` (Parquet shards are always written: they are the run's record).
+RUN_FORMATS = ("parquet", "webdataset", "csv", "hf", "imagefolder", "sidecar")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    formats: tuple[str, ...] = _f(("parquet", "webdataset", "csv"),
+                                  "Outputs (comma separated): parquet (always), webdataset (tar shards + sizes.json), "
+                                  "csv (open_clip's filepath/title TSV), hf (datasets save_to_disk), imagefolder "
+                                  "(images/ + metadata.jsonl), sidecar (images/ with a .txt per image).")
+    shard_size: int = _f(128, "Images per shard; a stopped run loses at most the shard in progress.")
+    engine: str = _f("local", "local (threads on this machine) or ray (Ray Data; see --ray-address).")
+    workers: int = _f(4, "Threads reading and decoding images (local engine).")
+    queue: int = _f(2, "Batches decoded and measured ahead of the LLM (bounds memory).")
+    limit: Optional[int] = _f(None, "Caption only the first N images of the input.")
+    path_column: Optional[str] = _f(None, "Manifest column holding image paths (default: path, image, filepath, ...).")
+    caption_column: Optional[str] = _f(None, "Manifest column holding prior captions (default: caption, text, ...).")
+    progress: bool = _f(True, "Show a progress bar with images/s and an ETA.")
+    ray_address: str = _f("", "Ray cluster to join (ray://host:10001 or auto); empty starts a local Ray.")
+    ray_actors: int = _f(1, "Ray: actors per stage (detector, generator, scorer).")
+    ray_gpus: float = _f(0.0, "Ray: GPUs given to each generator actor (0 on CPU; 1 for vLLM or a CUDA model).")
+
+
+@dataclass(frozen=True)
+class RunConfig(CaptionConfig):
+    """Everything ``groundcap run`` needs: the captioning settings plus the ``output`` section."""
+
+    output: OutputConfig = field(default_factory=OutputConfig)
 
 
 @dataclass(frozen=True)

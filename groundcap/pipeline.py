@@ -22,6 +22,7 @@ import numpy as np
 
 from groundcap.config import CaptionConfig
 from groundcap.data import load_image
+from groundcap.data.inputs import read_sidecar_caption
 from groundcap.errors import ConfigError
 from groundcap.facts import FactsExtractor
 from groundcap.llm_finetune.generators import create_generator
@@ -30,19 +31,29 @@ from groundcap.llm_finetune.prompts import PromptTemplate, load_template
 from groundcap.records import Candidate, CaptionResult, Facts
 from groundcap.rerank import create_scorers, rank
 
-__all__ = ["Captioner", "read_sidecar_caption"]
-
-_SIDECAR_MAX_BYTES = 64 * 1024
+__all__ = ["Captioner", "Proposal", "read_sidecar_caption"]
 
 
-def read_sidecar_caption(image_path: str | Path) -> bytes | None:
-    """The bytes of ``photo.txt`` beside ``photo.jpg``, if any (at most 64 KiB are read)."""
-    side = Path(image_path).with_suffix(".txt")
-    try:
-        with side.open("rb") as fh:
-            return fh.read(_SIDECAR_MAX_BYTES)
-    except OSError:
-        return None
+@dataclasses.dataclass(frozen=True)
+class Proposal:
+    """What the generation step hands the rerank step for one image.
+
+    Attributes:
+        prompt: The prompt text the generator saw.
+        candidates: The generator's candidates, unranked.
+        failure: Why the generator call failed, "" when it did not.
+    """
+
+    prompt: str
+    candidates: tuple[Candidate, ...]
+    failure: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prompt": self.prompt, "candidates": [c.to_dict() for c in self.candidates], "failure": self.failure}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Proposal:
+        return cls(d["prompt"], tuple(Candidate.from_dict(c) for c in d["candidates"]), d.get("failure", ""))
 
 
 class Captioner:
@@ -140,6 +151,17 @@ class Captioner:
                       ) -> list[CaptionResult]:
         """Prompt → generate → rank for facts that are already measured."""
         call = {} if _call is None else _call
+        proposals = self.propose(facts, priors, _call=call)
+        return self.decide(arrays, facts, proposals, _call=call)
+
+    def propose(self, facts: Sequence[Facts], priors: Sequence[str | bytes | None], *,
+                _call: dict[str, float] | None = None) -> list[Proposal]:
+        """The prompt and the N candidates of each image (the generation step, alone).
+
+        A failing generator call does not raise: each image gets one ``error``
+        candidate saying why, and :meth:`decide` falls back to the template.
+        """
+        call = {} if _call is None else _call
         t = time.perf_counter()
         pc = self.config.prompt
         prompts = [self.template.render(f, prior=p, style=pc.style, examples=self._examples,
@@ -153,16 +175,23 @@ class Captioner:
             candidates = [[Candidate("", "error", detail=f"{type(e).__name__}: {e}",
                                      source=self.generator.name)] for _ in prompts]
             failure = f"generation failed: {type(e).__name__}: {e}"
-        t = self._tick("generate", t, call)
-        ranked = [choose(cands, self.scorers, self.config.rerank.weights, array, f)
-                  for array, f, cands in zip(arrays, facts, candidates)]
+        self._tick("generate", t, call)
+        tokenizer = getattr(self.generator, "tokenizer", None)
+        return [Proposal(prompt.as_text(tokenizer), tuple(cands), failure) for prompt, cands in zip(prompts, candidates)]
+
+    def decide(self, arrays: Sequence[np.ndarray | None], facts: Sequence[Facts], proposals: Sequence[Proposal],
+               *, _call: dict[str, float] | None = None) -> list[CaptionResult]:
+        """Ranks each image's candidates and picks its caption (the rerank step, alone)."""
+        call = {} if _call is None else _call
+        t = time.perf_counter()
+        ranked = [choose(p.candidates, self.scorers, self.config.rerank.weights, array, f)
+                  for array, f, p in zip(arrays, facts, proposals)]
         self._tick("rerank", t, call)
         per_image = tuple((k, v / max(1, len(facts))) for k, v in call.items())
-        tokenizer = getattr(self.generator, "tokenizer", None)
-        return [dataclasses.replace(r, prompt=prompt.as_text(tokenizer), models=self.models, timings=per_image,
-                                    status="error" if failure and r.status == "fallback" else r.status,
-                                    detail=failure or r.detail)
-                for r, prompt in zip(ranked, prompts)]
+        return [dataclasses.replace(r, prompt=p.prompt, models=self.models, timings=per_image,
+                                    status="error" if p.failure and r.status == "fallback" else r.status,
+                                    detail=p.failure or r.detail)
+                for r, p in zip(ranked, proposals)]
 
     def rerank(self, results: Sequence[CaptionResult], arrays: Sequence[np.ndarray | None]) -> list[CaptionResult]:
         """Ranks already generated candidates again with this captioner's scorers.

@@ -44,6 +44,7 @@ from groundcap.data.captions import CaptionedImage, read_captions_jsonl
 __all__ = [
     "IMAGE_SUFFIXES",
     "hash_split",
+    "imagefolder_metadata",
     "normalize_split",
     "source_root",
     "read_captioned",
@@ -124,7 +125,7 @@ def read_captioned(source: str | Path, *, images_dir: str | Path | None = None,
     for name in _CSV_NAMES:
         if (path / name).is_file():
             return read_captions_csv(path / name, images_dir=images_dir, split_file=split_file)
-    if _imagefolder_metadata(path):
+    if imagefolder_metadata(path):
         return read_imagefolder(path)
     items = read_sidecar_folder(path)
     if not items:
@@ -239,7 +240,7 @@ def _flickr_split_lists(folder: Path) -> dict[str, str] | None:
 # -- (c) Hugging Face imagefolder --------------------------------------------
 
 
-def _imagefolder_metadata(root: Path) -> list[tuple[Path, str | None]]:
+def imagefolder_metadata(root: Path) -> list[tuple[Path, str | None]]:
     """``(metadata.jsonl, split of its folder)`` at the root and in split subfolders."""
     found: list[tuple[Path, str | None]] = []
     if (root / "metadata.jsonl").is_file():
@@ -265,7 +266,7 @@ def read_imagefolder(root: str | Path) -> list[CaptionedImage]:
             ``file_name`` or caption column, or a path that leaves ``root``.
     """
     root = Path(root).expanduser().resolve()
-    metas = _imagefolder_metadata(root)
+    metas = imagefolder_metadata(root)
     if not metas:
         raise ValueError(f"{root}: no metadata.jsonl at the root or in train/validation/test subfolders")
     captions: dict[Path, list[str]] = {}

@@ -34,7 +34,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from groundcap.errors import ImageError
 from groundcap.records import ImageInfo
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ImageSource", "load_image"]
+__all__ = ["DEFAULT_MAX_PIXELS", "ImageSource", "load_image", "load_image_bytes", "read_image_file"]
 
 #: Largest ``width * height`` decoded by default. A 100-megapixel camera
 #: frame is about the biggest real photo, while a decompression bomb declares
@@ -131,7 +131,25 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
 
 def _load_path(path: str | os.PathLike[str], max_pixels: int) -> tuple[np.ndarray, ImageInfo]:
     name = os.fsdecode(os.fspath(path))
-    data = _read_file(name)
+    return load_image_bytes(_read_file(name), name, max_pixels=max_pixels)
+
+
+def read_image_file(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of an image file, with every filesystem failure as an :class:`ImageError` reason.
+
+    Only regular, non-empty files are read (a FIFO or a device would block).
+    """
+    return _read_file(os.fsdecode(os.fspath(path)))
+
+
+def load_image_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int = DEFAULT_MAX_PIXELS
+                     ) -> tuple[np.ndarray, ImageInfo]:
+    """:func:`load_image` for the bytes of an image file that are already in memory.
+
+    ``name`` only labels errors and ``ImageInfo.source``; ``info.sha256`` hashes ``data``.
+    """
+    if not data:
+        raise ImageError(name, "empty_file")
     watch = _ReadWatch(data)
     img = _open(data, watch, name, max_pixels)
     mode = img.mode

@@ -1,0 +1,454 @@
+"""What a batch run (``groundcap run SRC``) reads: one :class:`InputItem` per image.
+
+:func:`read_inputs` picks the layout from the path:
+
+* a folder: every image file below it, sorted by ``source``; the prior is the
+  sidecar ``photo.txt`` beside ``photo.jpg``;
+* an imagefolder (a folder with ``metadata.jsonl``): the same walk; the prior is
+  the metadata's ``text``/``caption``/``captions``, else the sidecar;
+* a manifest (``.csv``, ``.tsv``, ``.txt``, ``.jsonl``, ``.parquet``): one item per
+  row in file order, from a path column and an optional caption column;
+* a ``save_to_disk`` dataset folder: one item per row of each split (``split/index``).
+
+Failures are data, not exceptions: an entry that cannot be read (a folder named
+``x.jpg``, a broken link, an empty file) is still an item, and
+:func:`read_item_bytes` raises the :class:`~groundcap.errors.ImageError` whose
+reason becomes its status. A path that leaves the input root (``../x.jpg`` in a
+manifest, a symbolic link out of the folder) fails before anything is read: its
+item has ``status="outside_root"`` and no path. Only a manifest or a
+``metadata.jsonl`` that cannot be understood (no path column, a line that is not
+JSON, an empty path) raises ``ValueError``, naming the file and line.
+
+File names need not be UTF-8: such names come back with surrogate escapes
+(``os.fsdecode``), and :func:`item_key` hashes them as the original bytes.
+Escape such a ``source`` before writing it where only UTF-8 is allowed (Arrow
+strings), e.g. ``s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")``.
+
+>>> item_key("dogs/rex.jpg", "0" * 64)
+'42d9f8581c793598'
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import stat
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from groundcap.data.caption_sources import IMAGE_SUFFIXES, imagefolder_metadata, source_root
+from groundcap.data.images import read_image_file
+from groundcap.errors import ImageError
+from groundcap.llm_finetune.prompts import clean_prior
+
+__all__ = ["InputItem", "read_inputs", "read_item_bytes", "item_key", "input_root", "read_sidecar_caption"]
+
+log = logging.getLogger("groundcap.data")
+
+#: Columns taken as the image path, in order of preference (case, spaces and dashes aside).
+PATH_COLUMNS = ("path", "image", "filepath", "file_name", "file", "image_path", "img")
+#: Columns taken as the prior caption, in order of preference.
+CAPTION_COLUMNS = ("caption", "text", "title", "prior")
+#: A sidecar caption is read up to this many bytes.
+SIDECAR_MAX_BYTES = 64 * 1024
+
+_CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+_JSONL_SUFFIXES = (".jsonl", ".ndjson")
+_METADATA_CAPTIONS = ("text", "caption", "captions")
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One image a run will caption, or a row that already failed.
+
+    Attributes:
+        source: The posix path relative to the input root; ``split/index`` for
+            a Hugging Face dataset; the path itself for an absolute manifest path.
+        path: The absolute path of the file to read; ``""`` for dataset rows
+            and for items whose ``status`` is set.
+        prior: The caption given with the input, cleaned as a prompt would
+            clean it (``None`` when absent, empty or binary).
+        status: ``""``, or a failure known before reading (``"outside_root"``).
+        error: What that failure is.
+        hf: ``(dataset folder, split, row index)`` for a ``save_to_disk`` dataset.
+    """
+
+    source: str
+    path: str = ""
+    prior: str | None = None
+    status: str = ""
+    error: str = ""
+    hf: tuple[str, str, int] | None = None
+
+
+def item_key(source: str, sha256: str) -> str:
+    """16 hex digits naming an image in a run: the source and its content together.
+
+    ``sha256(source + "\\n" + sha256)`` with the source encoded as UTF-8
+    (surrogate escapes turned back into the file name's own bytes).
+    """
+    return hashlib.sha256((source + "\n" + sha256).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def input_root(source: str | Path) -> Path:
+    """The folder items' ``source`` paths are relative to: the folder itself, or a manifest's folder."""
+    return source_root(source)
+
+
+def read_inputs(source: str | Path, *, path_column: str | None = None, caption_column: str | None = None,
+                exclude: Sequence[str | Path] = ()) -> list[InputItem]:
+    """Lists the images of a folder, an imagefolder, a manifest or a saved dataset (see the module table).
+
+    Args:
+        source: The folder, manifest file or ``save_to_disk`` folder.
+        path_column: Manifests: the image path column; default the first of
+            :data:`PATH_COLUMNS` present. Datasets: must be the image column if given.
+        caption_column: Manifests and datasets: the prior caption column;
+            default the first of :data:`CAPTION_COLUMNS` present, if any.
+        exclude: Folders: directories not to walk, such as the run's own
+            output folder when it lies inside the input.
+
+    Returns:
+        The items, in the same order on every machine: folders sorted by
+        ``source``, manifests in row order (a repeated row kept once), datasets
+        split by split in row order. An empty folder gives an empty list.
+
+    Raises:
+        ValueError: when the source does not exist or is no supported layout, or
+            a manifest has no usable path column or a malformed row (file:line).
+    """
+    path = Path(os.fspath(source)).expanduser()
+    if not os.path.exists(path):
+        raise ValueError(f"{path}: no such file or folder")
+    root = input_root(path)
+    if path.is_dir():
+        if _is_saved_dataset(root):
+            return _read_dataset(root, path_column, caption_column)
+        if path_column is not None or caption_column is not None:
+            raise ValueError(f"{path}: path_column and caption_column apply to manifests and datasets, not folders")
+        return _read_folder(str(root), exclude)
+    if path.suffix.lower() in _CSV_SUFFIXES + _JSONL_SUFFIXES + (".parquet",):
+        return _read_manifest(path, str(root), path_column, caption_column)
+    raise ValueError(f"{path}: not a folder or a manifest; expected .csv, .tsv, .txt, .jsonl or .parquet")
+
+
+def read_item_bytes(item: InputItem) -> bytes:
+    """The bytes of an item's image file.
+
+    Raises:
+        ImageError: ``item.status`` when it is set, else why the file or row
+            could not be read (``not_found``, ``is_directory``, ``broken_link``,
+            ``symlink_loop``, ``permission_denied``, ``empty_file``, ...).
+    """
+    if item.status:
+        raise ImageError(item.source, item.status, item.error)
+    if item.hf is not None:
+        return _dataset_bytes(item)
+    if not item.path:
+        raise ImageError(item.source, "not_found", "the item names no file")
+    return read_image_file(item.path)
+
+
+def read_sidecar_caption(image_path: str | os.PathLike[str]) -> bytes | None:
+    """The bytes of ``photo.txt`` beside ``photo.jpg``, if any (at most :data:`SIDECAR_MAX_BYTES`).
+
+    Only a regular file is read: a FIFO named ``photo.txt`` would block.
+    """
+    try:
+        with open(_sidecar_path(image_path), "rb", opener=_open_nonblocking) as fh:
+            return fh.read(SIDECAR_MAX_BYTES) if stat.S_ISREG(os.fstat(fh.fileno()).st_mode) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)
+
+
+def _sidecar_path(image_path: str | os.PathLike[str]) -> str:
+    return os.path.splitext(os.fsdecode(os.fspath(image_path)))[0] + ".txt"
+
+
+def _leaves(root: str, path: str) -> bool:
+    """Whether ``path``, its links followed, lies outside the folder ``root`` (itself resolved)."""
+    real = os.path.realpath(path)
+    return not (real == root or real.startswith(root.rstrip("/") + "/"))
+
+
+def _prior(value: Any) -> str | None:
+    """A prior caption from a cell: a string, bytes, or the first of a list."""
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    return clean_prior(value) if isinstance(value, (str, bytes, bytearray)) else None
+
+
+# -- folders and imagefolders ------------------------------------------------
+
+
+def _read_folder(root: str, exclude: Sequence[str | Path]) -> list[InputItem]:
+    """Walks ``root`` without following linked folders; hidden entries and ``exclude`` are skipped."""
+    skip = {os.path.realpath(os.path.expanduser(os.fspath(e))) for e in exclude}
+    priors = _metadata_priors(Path(root))
+    items: list[InputItem] = []
+    linked, unreadable = 0, 0
+    pending = [""]
+    while pending:
+        rel_dir = pending.pop()
+        try:
+            with os.scandir(os.path.join(root, rel_dir)) as it:
+                entries = list(it)
+        except OSError:
+            unreadable += 1
+            continue
+        for entry in entries:
+            # Hidden files too: macOS leaves "._photo.jpg" resource forks that are not images.
+            if entry.name.startswith("."):
+                continue
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            is_image = os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if os.path.realpath(entry.path) in skip:
+                    continue
+                pending.append(rel)
+            elif not is_image and entry.is_symlink() and os.path.isdir(entry.path):
+                linked += 1
+            if is_image:
+                items.append(_folder_item(root, rel, entry.path, entry.is_symlink(), priors))
+    if linked:
+        log.warning("%s: did not follow %d linked folder(s)", root, linked)
+    if unreadable:
+        log.warning("%s: could not list %d folder(s)", root, unreadable)
+    return sorted(items, key=lambda it: it.source)
+
+
+def _folder_item(root: str, rel: str, path: str, is_link: bool, priors: dict[str, str]) -> InputItem:
+    if is_link and _leaves(root, path):
+        return InputItem(rel, status="outside_root",
+                         error=f"a symbolic link to {os.path.realpath(path)}, outside {root}")
+    prior = priors.get(rel)
+    if prior is None:
+        side = _sidecar_path(path)
+        # A linked sidecar is read only when it stays inside the folder: its text ends up in outputs.
+        if not (os.path.islink(side) and _leaves(root, side)):
+            prior = clean_prior(read_sidecar_caption(path))
+    return InputItem(rel, path, prior)
+
+
+def _metadata_priors(root: Path) -> dict[str, str]:
+    """``source → first caption`` from an imagefolder's ``metadata.jsonl`` files (none: empty)."""
+    priors: dict[str, str] = {}
+    for meta, _split in imagefolder_metadata(root):
+        base = os.path.relpath(meta.parent, root)
+        for where, row in _jsonl_rows(meta):
+            name = row.get("file_name")
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"{where}: expected a 'file_name' string")
+            column = next((c for c in _METADATA_CAPTIONS if c in row), None)
+            prior = _prior(row[column]) if column else None
+            if prior is not None:
+                priors.setdefault(os.path.normpath(os.path.join(base, name)), prior)
+    return priors
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(file:line, object)`` per non-blank line; bytes that are not UTF-8 become surrogate escapes."""
+    text = path.read_bytes().decode("utf-8-sig", "surrogateescape")
+    # Not splitlines(): U+2028 may stand unescaped inside a JSON string.
+    for n, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
+        yield f"{path}:{n}", row
+
+
+# -- manifests ---------------------------------------------------------------
+
+
+def _read_manifest(path: Path, root: str, path_column: str | None, caption_column: str | None) -> list[InputItem]:
+    items: dict[str, InputItem] = {}
+    repeated = 0
+    for where, value, caption in _manifest_rows(path, path_column, caption_column):
+        item = _manifest_item(root, _path_text(value, where), _prior(caption))
+        if item.source in items:
+            repeated += 1
+        else:
+            items[item.source] = item
+    if repeated:
+        log.warning("%s: skipped %d repeated row(s) naming an image already listed", path, repeated)
+    return list(items.values())
+
+
+def _manifest_item(root: str, value: str, prior: str | None) -> InputItem:
+    norm = os.path.normpath(value)
+    if os.path.isabs(norm):
+        return InputItem(norm, norm, prior)
+    full = os.path.join(root, norm)
+    if norm == ".." or norm.startswith("../") or _leaves(root, full):
+        return InputItem(norm, status="outside_root", error=f"{value!r} resolves outside {root}")
+    return InputItem(norm, full, prior)
+
+
+def _path_text(value: Any, where: str) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        value = os.fsdecode(bytes(value))
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        raise ValueError(f"{where}: empty, missing or invalid image path {value!r}")
+    return value
+
+
+def _manifest_rows(path: Path, path_column: str | None,
+                   caption_column: str | None) -> Iterator[tuple[str, Any, Any]]:
+    """``(where, path cell, caption cell)`` per row, in file order."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        names = list(pq.read_schema(path).names)
+        pcol, ccol = _columns(path, names, path_column, caption_column)
+        table = pq.read_table(path, columns=[c for c in (pcol, ccol) if c])
+        captions = table.column(ccol).to_pylist() if ccol else [None] * table.num_rows
+        for n, (value, caption) in enumerate(zip(table.column(pcol).to_pylist(), captions), start=1):
+            yield f"{path}: row {n}", value, caption
+    elif suffix in _JSONL_SUFFIXES:
+        rows = list(_jsonl_rows(path))
+        names = list(dict.fromkeys(k for _, row in rows for k in row))
+        pcol, ccol = _columns(path, names, path_column, caption_column)
+        for where, row in rows:
+            yield where, row.get(pcol), row.get(ccol) if ccol else None
+    else:
+        # Any bytes: a Linux file name need not be UTF-8, and neither need a caption.
+        text = path.read_bytes().decode("utf-8-sig", "surrogateescape")
+        header_line = text.split("\n", 1)[0]
+        tabbed = suffix == ".tsv" or header_line.count("\t") > header_line.count(",")
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if tabbed else ",")
+        header = next(reader, None)
+        if not header:
+            raise ValueError(f"{path}: empty manifest; expected a header row naming the columns")
+        names = [h.strip() for h in header]
+        pcol, ccol = _columns(path, names, path_column, caption_column)
+        pi, ci = names.index(pcol), names.index(ccol) if ccol else None
+        for row in reader:
+            if not "".join(row).strip():
+                continue
+            yield (f"{path}:{reader.line_num}", row[pi] if pi < len(row) else None,
+                   row[ci] if ci is not None and ci < len(row) else None)
+
+
+def _columns(path: Path | str, names: list[str], path_column: str | None,
+             caption_column: str | None) -> tuple[str, str | None]:
+    """The path and caption columns among ``names``, given or found."""
+    found = ", ".join(map(repr, names)) or "none"
+    for given in (path_column, caption_column):
+        if given is not None and given not in names:
+            raise ValueError(f"{path}: no column {given!r}; found columns: {found}")
+    pcol = path_column or _find(names, PATH_COLUMNS)
+    if pcol is None:
+        raise ValueError(f"{path}: no image path column; expected one of {', '.join(PATH_COLUMNS)} "
+                         f"(or pass path_column); found columns: {found}")
+    return pcol, caption_column or _find(names, CAPTION_COLUMNS)
+
+
+def _find(names: Sequence[str], preferred: Sequence[str]) -> str | None:
+    lowered: dict[str, str] = {}
+    for name in names:
+        lowered.setdefault(name.strip().lower().replace(" ", "_").replace("-", "_"), name)
+    return next((lowered[p] for p in preferred if p in lowered), None)
+
+
+# -- datasets saved with save_to_disk ------------------------------------------
+
+
+def _is_saved_dataset(root: Path) -> bool:
+    return (root / "dataset_dict.json").is_file() or (
+        (root / "dataset_info.json").is_file() and (root / "state.json").is_file())
+
+
+def _read_dataset(root: Path, path_column: str | None, caption_column: str | None) -> list[InputItem]:
+    folder = str(root)
+    items = []
+    for split, ds in _splits(_load_dataset(folder)):
+        where = f"{folder} ({split})"
+        image = _image_column(ds.features, where)
+        if path_column not in (None, image):
+            raise ValueError(f"{where}: the image column is {image!r} (the first datasets.Image feature), "
+                             f"not {path_column!r}")
+        _, ccol = _columns(where, list(ds.column_names), image, caption_column)
+        captions = ds[ccol] if ccol else [None] * len(ds)
+        items.extend(InputItem(f"{split}/{i}", prior=_prior(c), hf=(folder, split, i))
+                     for i, c in enumerate(captions))
+    return items
+
+
+def _splits(data: Any) -> list[tuple[str, Any]]:
+    """``(split, Dataset)`` in the saved order; a plain Dataset is ``train``."""
+    return list(data.items()) if isinstance(data, dict) else [("train", data)]
+
+
+def _image_column(features: Any, where: str) -> str:
+    from datasets import Image
+
+    for name, feature in features.items():
+        if isinstance(feature, Image):
+            return name
+    named = _find(list(features), ("image", "img"))
+    if named is None:
+        raise ValueError(f"{where}: no image column (a datasets.Image feature, or one named image or img); "
+                         f"found columns: {', '.join(map(repr, features)) or 'none'}")
+    return named
+
+
+@lru_cache(maxsize=8)
+def _load_dataset(folder: str) -> Any:
+    import datasets
+
+    return datasets.load_from_disk(folder)
+
+
+@lru_cache(maxsize=32)
+def _image_rows(folder: str, split: str) -> tuple[Any, str]:
+    """The split with only its image column, undecoded, opened once per process."""
+    from datasets import Image
+
+    ds = dict(_splits(_load_dataset(folder)))[split]
+    column = _image_column(ds.features, f"{folder} ({split})")
+    ds = ds.select_columns([column])
+    if isinstance(ds.features[column], Image):
+        ds = ds.cast_column(column, Image(decode=False))
+    return ds, column
+
+
+def _dataset_bytes(item: InputItem) -> bytes:
+    folder, split, index = item.hf  # type: ignore[misc]
+    try:
+        ds, column = _image_rows(folder, split)
+        value = ds[index][column]
+    except (FileNotFoundError, KeyError, IndexError):
+        raise ImageError(item.source, "not_found", f"no row {index} in split {split!r} of {folder}") from None
+    data, path = None, None
+    if isinstance(value, dict):
+        data, path = value.get("bytes"), value.get("path")
+    elif isinstance(value, (bytes, bytearray)):
+        data = value
+    elif isinstance(value, str):
+        path = value
+    if data:
+        return bytes(data)
+    if not path:
+        raise ImageError(item.source, "not_found", f"row {index} of {folder} ({split}) holds no image")
+    # A stored path is read as a manifest's would be: relative ones must stay inside the dataset folder.
+    return read_item_bytes(_manifest_item(folder, path, None))
