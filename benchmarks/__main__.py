@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import facts_stages, generation
+from benchmarks import batch_run, facts_stages, generation
 
-SUITES = {"facts": facts_stages.main, "generation": generation.main}
+SUITES = {"facts": facts_stages.main, "generation": generation.main, "batch": batch_run.main}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,6 @@ import logging
 import os
 import stat
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -128,8 +127,10 @@ def read_inputs(source: str | Path, *, path_column: str | None = None, caption_c
         raise ValueError(f"{path}: no such file or folder")
     root = input_root(path)
     if path.is_dir():
-        if _is_saved_dataset(root):
-            return _read_dataset(root, path_column, caption_column)
+        from groundcap.data.dataset_inputs import is_saved_dataset, read_dataset
+
+        if is_saved_dataset(root):
+            return read_dataset(root, path_column, caption_column)
         if path_column is not None or caption_column is not None:
             raise ValueError(f"{path}: path_column and caption_column apply to manifests and datasets, not folders")
         return _read_folder(str(root), exclude)
@@ -149,7 +150,9 @@ def read_item_bytes(item: InputItem) -> bytes:
     if item.status:
         raise ImageError(item.source, item.status, item.error)
     if item.hf is not None:
-        return _dataset_bytes(item)
+        from groundcap.data.dataset_inputs import dataset_bytes
+
+        return dataset_bytes(item)
     if not item.path:
         raise ImageError(item.source, "not_found", "the item names no file")
     return read_image_file(item.path)
@@ -368,87 +371,3 @@ def _find(names: Sequence[str], preferred: Sequence[str]) -> str | None:
     for name in names:
         lowered.setdefault(name.strip().lower().replace(" ", "_").replace("-", "_"), name)
     return next((lowered[p] for p in preferred if p in lowered), None)
-
-
-# -- datasets saved with save_to_disk ------------------------------------------
-
-
-def _is_saved_dataset(root: Path) -> bool:
-    return (root / "dataset_dict.json").is_file() or (
-        (root / "dataset_info.json").is_file() and (root / "state.json").is_file())
-
-
-def _read_dataset(root: Path, path_column: str | None, caption_column: str | None) -> list[InputItem]:
-    folder = str(root)
-    items = []
-    for split, ds in _splits(_load_dataset(folder)):
-        where = f"{folder} ({split})"
-        image = _image_column(ds.features, where)
-        if path_column not in (None, image):
-            raise ValueError(f"{where}: the image column is {image!r} (the first datasets.Image feature), "
-                             f"not {path_column!r}")
-        _, ccol = _columns(where, list(ds.column_names), image, caption_column)
-        captions = ds[ccol] if ccol else [None] * len(ds)
-        items.extend(InputItem(f"{split}/{i}", prior=_prior(c), hf=(folder, split, i))
-                     for i, c in enumerate(captions))
-    return items
-
-
-def _splits(data: Any) -> list[tuple[str, Any]]:
-    """``(split, Dataset)`` in the saved order; a plain Dataset is ``train``."""
-    return list(data.items()) if isinstance(data, dict) else [("train", data)]
-
-
-def _image_column(features: Any, where: str) -> str:
-    from datasets import Image
-
-    for name, feature in features.items():
-        if isinstance(feature, Image):
-            return name
-    named = _find(list(features), ("image", "img"))
-    if named is None:
-        raise ValueError(f"{where}: no image column (a datasets.Image feature, or one named image or img); "
-                         f"found columns: {', '.join(map(repr, features)) or 'none'}")
-    return named
-
-
-@lru_cache(maxsize=8)
-def _load_dataset(folder: str) -> Any:
-    import datasets
-
-    return datasets.load_from_disk(folder)
-
-
-@lru_cache(maxsize=32)
-def _image_rows(folder: str, split: str) -> tuple[Any, str]:
-    """The split with only its image column, undecoded, opened once per process."""
-    from datasets import Image
-
-    ds = dict(_splits(_load_dataset(folder)))[split]
-    column = _image_column(ds.features, f"{folder} ({split})")
-    ds = ds.select_columns([column])
-    if isinstance(ds.features[column], Image):
-        ds = ds.cast_column(column, Image(decode=False))
-    return ds, column
-
-
-def _dataset_bytes(item: InputItem) -> bytes:
-    folder, split, index = item.hf  # type: ignore[misc]
-    try:
-        ds, column = _image_rows(folder, split)
-        value = ds[index][column]
-    except (FileNotFoundError, KeyError, IndexError):
-        raise ImageError(item.source, "not_found", f"no row {index} in split {split!r} of {folder}") from None
-    data, path = None, None
-    if isinstance(value, dict):
-        data, path = value.get("bytes"), value.get("path")
-    elif isinstance(value, (bytes, bytearray)):
-        data = value
-    elif isinstance(value, str):
-        path = value
-    if data:
-        return bytes(data)
-    if not path:
-        raise ImageError(item.source, "not_found", f"row {index} of {folder} ({split}) holds no image")
-    # A stored path is read as a manifest's would be: relative ones must stay inside the dataset folder.
-    return read_item_bytes(_manifest_item(folder, path, None))

@@ -1,0 +1,119 @@
+"""``groundcap run`` against a naive per-image loop, and its peak memory at 100 against 1000 images.
+
+Throughput: the same Captioner (embedded SSD facts, SmolLM2 writing N=5
+candidates, the default ranking) captions the same Flickr photos two ways,
+interleaved repeat by repeat:
+
+* naive: ``for path in paths: captioner.caption(path)``, one image at a time;
+* ours: ``groundcap.batch.run`` with the local engine, which decodes and
+  measures the next batch in threads while the LLM writes for a whole batch
+  of images at once, and writes Parquet, WebDataset and CSV outputs.
+
+Target: ours ≥ 2× the naive images/s (the table's ratio is time, so ≤ 0.5).
+
+Memory: ``groundcap run`` in a fresh process on 100 and on 1000 images (the
+Flickr photos copied under new names), peak RSS from ``getrusage``. The
+template writer stands in for the LLM here, whose memory does not depend on
+the number of images, so that 1000 images take minutes rather than an hour;
+everything that could grow with the input (queues, rows, shards, writers)
+runs for real. Target: ≤ 1.1×.
+
+Run: ``python -m benchmarks batch`` (``--images N --repeats R --rss_small 100 --rss_large 1000``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.common import Row, flickr_images, interleaved, main_for
+
+
+def _folder(paths: list[Path], n: int, where: Path) -> Path:
+    """``n`` image files under ``where`` (the photos repeated under new names)."""
+    where.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        src = paths[i % len(paths)]
+        dst = where / f"{i:05d}_{src.name}"
+        if not dst.exists():
+            shutil.copyfile(src, dst)
+    return where
+
+
+def throughput(n_images: int, repeats: int, tmp: Path) -> Row:
+    from groundcap.batch import run
+    from groundcap.config import OutputConfig, RunConfig
+    from groundcap.engines.local import LocalEngine
+    from groundcap.pipeline import Captioner
+
+    paths = flickr_images(n_images)
+    src = _folder(paths, n_images, tmp / "photos")
+    config = RunConfig(output=OutputConfig(progress=False))
+    captioner = Captioner(config)
+    files = sorted(src.iterdir())
+
+    def naive() -> None:
+        for p in files:
+            captioner.caption(p)
+
+    def ours() -> None:
+        run(src, tmp / "out", config, engine=LocalEngine(config, captioner=captioner), overwrite=True)
+
+    o, r = interleaved(ours, naive, repeats)
+    row = Row(f"groundcap run vs naive loop ({n_images} images, N=5)", o, r, target="≤ 0.5 (≥ 2× images/s)",
+              note=f"{n_images / min(o):.2f} vs {n_images / min(r):.2f} images/s")
+    row.passed = row.ratio <= 0.5
+    return row
+
+
+_CHILD = """
+import resource, sys
+from groundcap.batch import run
+from groundcap.config import GenerateConfig, OutputConfig, RunConfig
+run(sys.argv[1], sys.argv[2], RunConfig(generate=GenerateConfig(generator="template"),
+                                        output=OutputConfig(progress=False)), overwrite=True)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_mb(src: Path, out: Path) -> float:
+    """Peak RSS (MB) of ``groundcap run`` in a fresh process."""
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    done = subprocess.run([sys.executable, "-c", _CHILD, str(src), str(out)], env=env, check=True,
+                          capture_output=True, text=True)
+    return int(done.stdout.strip().splitlines()[-1]) / 1024
+
+
+def memory(small: int, large: int, tmp: Path) -> Row:
+    paths = flickr_images(400)
+    a = _folder(paths, small, tmp / f"rss{small}")
+    b = _folder(paths, large, tmp / f"rss{large}")
+    big, little = [peak_rss_mb(b, tmp / "rss-out-b")], [peak_rss_mb(a, tmp / "rss-out-a")]
+    row = Row(f"peak RSS, {large} vs {small} images", big, little, unit="MB", target="≤ 1.1×",
+              note=f"{big[0]:.0f} MB vs {little[0]:.0f} MB (template writer)")
+    row.passed = row.ratio <= 1.1
+    return row
+
+
+def run(n_images: int = 16, repeats: int = 2, rss_small: int = 100, rss_large: int = 1000) -> list[Row]:
+    tmp = Path(tempfile.mkdtemp(prefix="groundcap-bench-"))
+    try:
+        rows = [throughput(n_images, repeats, tmp)] if n_images > 0 else []
+        if rss_large > 0:
+            rows.append(memory(rss_small, rss_large, tmp))
+        return rows
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return main_for("batch", run, __doc__, argv, {"images": 16, "repeats": 2, "rss_small": 100, "rss_large": 1000})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
