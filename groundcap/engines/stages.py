@@ -60,6 +60,7 @@ class Prepared:
     status: str = ""
     error: str = ""
     times: dict[str, float] = field(default_factory=dict)
+    data: bytes | None = None
 
     @property
     def ok(self) -> bool:
@@ -73,8 +74,12 @@ def groups_of(items: Sequence[InputItem], size: int) -> Iterator[tuple[InputItem
         yield tuple(items[start:start + size])
 
 
-def prepare(item: InputItem, *, decode: bool = True) -> Prepared:
-    """Reads and hashes one input, and decodes it unless ``decode`` is False; failures become a status."""
+def prepare(item: InputItem, *, decode: bool = True, keep_bytes: bool = False) -> Prepared:
+    """Reads and hashes one input, and decodes it unless ``decode`` is False; failures become a status.
+
+    ``keep_bytes`` keeps the file's bytes on the result (an engine that ships
+    images between processes sends those rather than pixels).
+    """
     t = time.perf_counter()
     try:
         data = read_item_bytes(item)
@@ -82,7 +87,7 @@ def prepare(item: InputItem, *, decode: bool = True) -> Prepared:
         return Prepared(item, item_key(item.source, ""), status=e.reason, error=str(e),
                         times={"decode": time.perf_counter() - t})
     sha = hashlib.sha256(data).hexdigest()
-    p = Prepared(item, item_key(item.source, sha), sha)
+    p = Prepared(item, item_key(item.source, sha), sha, data=data if keep_bytes else None)
     if decode:
         try:
             p.array, p.info = load_image_bytes(data, item.path or item.source)
