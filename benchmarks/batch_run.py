@@ -70,13 +70,15 @@ def throughput(n_images: int, repeats: int, tmp: Path) -> Row:
     return row
 
 
+# Peak RSS is read from VmHWM, which starts afresh at exec; getrusage's ru_maxrss would also count
+# the pages of the parent the child was forked from.
 _CHILD = """
-import resource, sys
+import sys
 from groundcap.batch import run
 from groundcap.config import GenerateConfig, OutputConfig, RunConfig
 run(sys.argv[1], sys.argv[2], RunConfig(generate=GenerateConfig(generator="template"),
                                         output=OutputConfig(progress=False)), overwrite=True)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")))
 """
 
 
@@ -102,9 +104,9 @@ def memory(small: int, large: int, tmp: Path) -> Row:
 def run(n_images: int = 16, repeats: int = 2, rss_small: int = 100, rss_large: int = 1000) -> list[Row]:
     tmp = Path(tempfile.mkdtemp(prefix="groundcap-bench-"))
     try:
-        rows = [throughput(n_images, repeats, tmp)] if n_images > 0 else []
-        if rss_large > 0:
-            rows.append(memory(rss_small, rss_large, tmp))
+        rows = [memory(rss_small, rss_large, tmp)] if rss_large > 0 else []  # first: before this process grows
+        if n_images > 0:
+            rows.append(throughput(n_images, repeats, tmp))
         return rows
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
