@@ -150,6 +150,29 @@ class HFGenerator(Generator):
             out.extend(self._batch(prompts[start:start + size], n))
         return out
 
+    #: Prefill each prompt once for its n samples (see :meth:`_shared_prefix`); the benchmark turns it off to compare.
+    share_prefill = True
+
+    def _shared_prefix(self, enc: Any, n: int) -> dict[str, Any]:
+        """Inputs for n samples per prompt whose prompt is prefilled once, not n times.
+
+        The prompts (all but their last token) run through the model once;
+        the key/value cache is then repeated n times, row by row, so the
+        samples of a prompt are rows ``i*n .. i*n+n-1``, as with
+        ``num_return_sequences``. On a CPU this removes most of the prefill,
+        which for five samples was about 40% of a ``generate`` call.
+        """
+        ids, mask = enc.input_ids, enc.attention_mask
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        out = self.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1],
+                         use_cache=True)
+        # transformers 5 calls the cache `cache`; 4.x called it `past_key_values`
+        name = "cache" if hasattr(out, "cache") else "past_key_values"
+        cache = getattr(out, name)
+        cache.batch_repeat_interleave(n)
+        return {"input_ids": ids.repeat_interleave(n, dim=0), "attention_mask": mask.repeat_interleave(n, dim=0),
+                name: cache}
+
     def _batch(self, prompts: Sequence[Prompt], n: int) -> list[list[Completion]]:
         import torch
 
@@ -170,7 +193,10 @@ class HFGenerator(Generator):
             kwargs.update(stop_strings=stops, tokenizer=tok)
         torch.manual_seed(cfg.seed)
         with torch.inference_mode():
-            res = self.model.generate(**enc, **kwargs)
+            if n > 1 and enc.input_ids.shape[1] > 1 and self.share_prefill:
+                res = self.model.generate(**self._shared_prefix(enc, n), **{**kwargs, "num_return_sequences": 1})
+            else:
+                res = self.model.generate(**enc, **kwargs)
         new = res.sequences[:, enc.input_ids.shape[1]:]
         logits = torch.stack(res.logits, dim=1).float()  # raw, before any processor
         chosen = torch.log_softmax(logits, dim=-1).gather(-1, new[:, : logits.shape[1], None]).squeeze(-1)
