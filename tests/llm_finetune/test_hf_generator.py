@@ -50,6 +50,24 @@ def test_batched_prompts_with_left_padding(tiny_llama):
     assert [r[0].text for r in batched] == [r[0].text for r in single]
 
 
+def test_a_shared_prefill_gives_the_candidates_of_n_separate_prefills(tiny_llama):
+    """The prompt is prefilled once and its cache repeated for the n samples: same rows, greedy first,
+    with left padding across prompts of different lengths."""
+    gen = create_generator(GenerateConfig(model=str(tiny_llama), max_new_tokens=6, batch_size=2, seed=1))
+    many = [Prompt(messages=(("user", "dog"),)), Prompt(messages=(("user", "the black dog runs on the grass"),))]
+    calls = []
+    real = gen._shared_prefix
+    gen._shared_prefix = lambda enc, n: calls.append(n) or real(enc, n)
+    shared = gen.generate_raw(many, 3)
+    assert calls == [3] and real(gen.tokenizer(["dog"], return_tensors="pt"), 3) is not None  # it really ran shared
+    gen.share_prefill = False
+    separate = gen.generate_raw(many, 3)
+    assert [[c.text for c in r] for r in shared] == [[c.text for c in r] for r in separate]
+    assert [c.greedy for c in shared[1]] == [True, False, False]
+    for a, b in zip(shared, separate):
+        assert [c.logprob for c in a] == pytest.approx([c.logprob for c in b], abs=1e-4)
+
+
 def test_lora_adapter_loads_and_changes_the_model_id(tiny_llama, tmp_path):
     peft = pytest.importorskip("peft")
     from transformers import AutoModelForCausalLM

@@ -153,7 +153,7 @@ class HFGenerator(Generator):
     #: Prefill each prompt once for its n samples (see :meth:`_shared_prefix`); the benchmark turns it off to compare.
     share_prefill = True
 
-    def _shared_prefix(self, enc: Any, n: int) -> dict[str, Any]:
+    def _shared_prefix(self, enc: Any, n: int) -> dict[str, Any] | None:
         """Inputs for n samples per prompt whose prompt is prefilled once, not n times.
 
         The prompts (all but their last token) run through the model once;
@@ -169,6 +169,8 @@ class HFGenerator(Generator):
         # transformers 5 calls the cache `cache`; 4.x called it `past_key_values`
         name = "cache" if hasattr(out, "cache") else "past_key_values"
         cache = getattr(out, name)
+        if not hasattr(cache, "batch_repeat_interleave"):  # a cache type that can't be repeated: prefill n times
+            return None
         cache.batch_repeat_interleave(n)
         return {"input_ids": ids.repeat_interleave(n, dim=0), "attention_mask": mask.repeat_interleave(n, dim=0),
                 name: cache}
@@ -193,8 +195,9 @@ class HFGenerator(Generator):
             kwargs.update(stop_strings=stops, tokenizer=tok)
         torch.manual_seed(cfg.seed)
         with torch.inference_mode():
-            if n > 1 and enc.input_ids.shape[1] > 1 and self.share_prefill:
-                res = self.model.generate(**self._shared_prefix(enc, n), **{**kwargs, "num_return_sequences": 1})
+            shared = self._shared_prefix(enc, n) if n > 1 and enc.input_ids.shape[1] > 1 and self.share_prefill else None
+            if shared is not None:
+                res = self.model.generate(**shared, **{**kwargs, "num_return_sequences": 1})
             else:
                 res = self.model.generate(**enc, **kwargs)
         new = res.sequences[:, enc.input_ids.shape[1]:]
