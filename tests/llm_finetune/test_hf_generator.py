@@ -57,9 +57,14 @@ def test_a_shared_prefill_gives_the_candidates_of_n_separate_prefills(tiny_llama
     many = [Prompt(messages=(("user", "dog"),)), Prompt(messages=(("user", "the black dog runs on the grass"),))]
     calls = []
     real = gen._shared_prefix
-    gen._shared_prefix = lambda enc, n: calls.append(n) or real(enc, n)
+    def spy(enc, n):
+        out = real(enc, n)
+        calls.append(out is not None)
+        return out
+
+    gen._shared_prefix = spy
     shared = gen.generate_raw(many, 3)
-    assert calls == [3] and real(gen.tokenizer(["dog"], return_tensors="pt"), 3) is not None  # it really ran shared
+    assert calls == [True]  # the shared path really ran
     gen.share_prefill = False
     separate = gen.generate_raw(many, 3)
     assert [[c.text for c in r] for r in shared] == [[c.text for c in r] for r in separate]
