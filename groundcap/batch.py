@@ -154,8 +154,7 @@ def run(source: str | Path, out: str | Path, config: RunConfig | None = None, *,
                     store.write_shard(job.index, rows)
                     processed += len(job.items)
         models = getattr(engine, "models", None) if engine is not None else None
-        outputs = finalize(store, config, image_bytes, source=source, models=models)
-        counts = _counts(store)
+        outputs, counts = finalize(store, config, image_bytes, source=source, models=models)
         seconds = time.perf_counter() - start
         write_json_atomic(store.root / "stats.json", {"processed": processed, "skipped": len(items) - todo,
                                                       "seconds": round(seconds, 3), "stage_seconds": stage_seconds})
@@ -175,20 +174,35 @@ def _image_bytes(by_source: dict[str, InputItem]):
     return get
 
 
-def _counts(store: RunDir) -> dict[str, int]:
-    return dict(Counter(status for _, status in store.done().values()))
+def _scan(store: RunDir) -> tuple[Counter, bool, dict[str, str]]:
+    """One pass over the committed shards' small columns: counts by status, whether a captioned
+    row has no readable file (the CSV then needs image copies), and the models of the first row with any."""
+    import pyarrow.parquet as pq
+
+    counts: Counter = Counter()
+    no_path, models = False, None
+    for index in store.committed():
+        table = pq.read_table(store.shard_path(index), columns=["status", "path", "models"]).to_pylist()
+        for r in table:
+            counts[r["status"]] += 1
+            if r["status"] in OK_STATUSES and not (r["path"] and Path(r["path"]).is_file()):
+                no_path = True
+            if models is None and r["models"] not in ("", "{}"):
+                models = json.loads(r["models"])
+    return counts, no_path, models or {}
 
 
 def finalize(store: RunDir, config: RunConfig, image_bytes: Any, *, source: str | Path = "",
-             models: dict[str, str] | None = None) -> dict[str, int]:
+             models: dict[str, str] | None = None) -> tuple[dict[str, int], dict[str, int]]:
     """Derives every requested format from the committed shards and writes ``config.json``.
 
     Safe to repeat: each file is rebuilt under a temp name and renamed.
-    Returns the images per format.
+    Returns the images per format and the rows per status.
     """
     formats = config.output.formats
     committed = store.committed()
-    outputs: dict[str, int] = {"parquet": sum(1 for r in store.rows() if r["status"] in OK_STATUSES)}
+    counts, no_path, first_models = _scan(store)
+    outputs: dict[str, int] = {"parquet": sum(n for status, n in counts.items() if status in OK_STATUSES)}
     if "webdataset" in formats:
         store.wds_dir.mkdir(exist_ok=True)
         sizes = {}
@@ -200,9 +214,7 @@ def finalize(store: RunDir, config: RunConfig, image_bytes: Any, *, source: str 
         write_sizes(store.wds_dir, sizes)
         outputs["webdataset"] = sum(sizes.values())
     images = store.root / "images"
-    no_path = "csv" in formats and any(not (r["path"] and Path(r["path"]).is_file())
-                                       for r in store.rows() if r["status"] in OK_STATUSES)
-    if {"imagefolder", "sidecar"} & set(formats) or no_path:
+    if {"imagefolder", "sidecar"} & set(formats) or ("csv" in formats and no_path):
         n = write_images(store.rows(), images, image_bytes, metadata="imagefolder" in formats,
                          sidecars="sidecar" in formats)
         for fmt in ("imagefolder", "sidecar"):
@@ -218,15 +230,15 @@ def finalize(store: RunDir, config: RunConfig, image_bytes: Any, *, source: str 
     if "hf" in formats:
         outputs["hf"] = write_hf(store.rows(), store.root / "hf", image_bytes)
     if models is None:
-        models = next((json.loads(r["models"]) for r in store.rows() if r["models"] not in ("", "{}")), {})
+        models = first_models
     from groundcap.provenance import package_versions
 
     write_json_atomic(store.root / "config.json", {
         "input": str(source), "config": to_dict(config), "formats": list(formats), "models": models,
         "versions": package_versions("torch", "transformers", "peft", "opencv-python-headless", "ai-edge-litert",
                                      "ultralytics", "open_clip_torch", "pyarrow", "webdataset", "datasets", "ray"),
-        "counts": _counts(store), "shards": len(committed), "outputs": outputs})
-    return outputs
+        "counts": dict(counts), "shards": len(committed), "outputs": outputs})
+    return outputs, dict(counts)
 
 
 def _tar_samples(tar: Path) -> int:

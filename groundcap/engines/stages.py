@@ -144,7 +144,7 @@ def failed_row(p: Prepared) -> dict[str, Any]:
     info = p.info
     return {"key": p.key, "source": it.source, "path": it.path, "status": p.status or "error",
             "error": p.error, "width": info.width if info else 0, "height": info.height if info else 0,
-            "sha256": p.sha256, "prior": _text(it.prior), "caption": "", "chosen": -1, "candidates": "[]",
+            "sha256": p.sha256, "prior": it.prior or "", "caption": "", "chosen": -1, "candidates": "[]",
             "facts": _json(p.facts.to_dict()) if p.facts is not None else "", "prompt": "", "models": "{}",
             **{f"time_{k}": p.times.get(k, 0.0) for k in ("decode", "facts", "generate", "rerank")}}
 
@@ -165,11 +165,3 @@ def row_of(p: Prepared, result: CaptionResult | None) -> dict[str, Any]:
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _text(value: str | bytes | None) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return value.encode("utf-8", errors="replace").decode("utf-8")
