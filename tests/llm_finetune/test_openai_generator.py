@@ -114,16 +114,22 @@ class _Handler(BaseHTTPRequestHandler):
         fake: FakeOpenAI = self.server.fake  # type: ignore[attr-defined]
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         reply = fake.arrive({k.lower(): v for k, v in self.headers.items()}, request)
+        left = False
         try:
             if self.path != "/v1/chat/completions":
                 reply = Reply(404, body={"error": {"message": f"no route {self.path}"}})
             if reply.delay and fake.stop.wait(reply.delay):
                 return
+            # Out of flight before the reply goes: once the client has it, it may send the
+            # next request before this thread gets past _send.
+            fake.leave()
+            left = True
             self._send(reply, request, fake.stop)
         except OSError:
             pass  # the client gave up first, as some cases intend
         finally:
-            fake.leave()
+            if not left:
+                fake.leave()
 
     def _send(self, reply: Reply, request: dict[str, Any], stop: threading.Event) -> None:
         body = reply.body if reply.body is not None else chat_answer(request)
