@@ -115,7 +115,8 @@ class PromptConfig:
 class GenerateConfig:
     generator: str = _f("hf", "Caption generator: hf, openai, vllm or template.")
     model: str = _f("", "Model id or local path; empty picks the generator's default (hf: the embedded SmolLM2-135M-Instruct).")
-    adapter: Optional[str] = _f(None, "LoRA adapter directory (peft) applied on top of the model.")
+    adapter: str = _f("auto", "LoRA adapter: auto (the embedded Flickr8k-tuned adapter on the embedded SmolLM2), "
+                      "embedded, none, or a peft adapter folder (e.g. from train-llm).")
     n: int = _f(5, "Candidates per image: the greedy decode plus n-1 samples.")
     max_new_tokens: int = _f(40, "Longest answer, in tokens.")
     temperature: float = _f(0.7, "Sampling temperature for the non-greedy candidates.")

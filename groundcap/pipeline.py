@@ -231,12 +231,14 @@ def _tidy_reference(caption: str) -> str:
 
 def _with_adapter_defaults(config: CaptionConfig) -> CaptionConfig:
     """An adapter trained by groundcap names its base model and template; use them unless set."""
-    gc = config.generate
-    if not gc.adapter:
-        return config
+    from groundcap.llm_finetune.adapters import resolve_adapter
     from groundcap.llm_finetune.train import read_adapter_meta
 
-    meta = read_adapter_meta(gc.adapter)
+    gc = config.generate
+    adapter = resolve_adapter(gc.adapter, generator=gc.generator, model=gc.model)
+    if adapter is None:
+        return config
+    meta = read_adapter_meta(adapter)
     if not meta:
         return config
     if not gc.model:

@@ -272,7 +272,7 @@ class RerankActor(_Stage):
     def __init__(self, config: RunConfig) -> None:
         from groundcap.pipeline import Captioner
 
-        template = dataclasses.replace(config.generate, generator="template", adapter=None)
+        template = dataclasses.replace(config.generate, generator="template", adapter="none")
         self.captioner = Captioner(dataclasses.replace(config, generate=template))
 
     def group(self, row: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any, Sequence
 from groundcap.assets import cache_dir
 from groundcap.config import GenerateConfig
 from groundcap.errors import ModelLoadError
+from groundcap.llm_finetune.adapters import adapter_label, resolve_adapter
 from groundcap.llm_finetune.generators.base import Completion, Generator
 from groundcap.llm_finetune.prompt import Prompt
 from groundcap.records import Facts
@@ -133,14 +134,14 @@ class HFGenerator(Generator):
 
     def __init__(self, config: GenerateConfig | None = None) -> None:
         super().__init__(config)
+        self.adapter = resolve_adapter(self.config.adapter, generator=self.name, model=self.config.model)
         self.model, self.tokenizer = load_causal_lm(
-            self.config.model, adapter=self.config.adapter, device=self.config.device,
+            self.config.model, adapter=str(self.adapter) if self.adapter else None, device=self.config.device,
             trust_remote_code=self.config.trust_remote_code)
 
     @property
     def model_id(self) -> str:
-        base = self.config.model or EMBEDDED_MODEL
-        return base + (f"+lora:{Path(self.config.adapter).name}" if self.config.adapter else "")
+        return (self.config.model or EMBEDDED_MODEL) + adapter_label(self.adapter)
 
     def generate_raw(self, prompts: Sequence[Prompt], n: int, facts: Sequence[Facts] | None = None
                      ) -> list[list[Completion]]:

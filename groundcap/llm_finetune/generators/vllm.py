@@ -44,13 +44,22 @@ class VLLMGenerator(Generator):
             raise ModelLoadError(f"the vllm generator cannot run: {reason}")
         from vllm import LLM
 
+        from groundcap.llm_finetune.adapters import resolve_adapter
         from groundcap.llm_finetune.generators.hf import EMBEDDED_MODEL, embedded_model_dir
 
         model = self.config.model or EMBEDDED_MODEL
         path = str(embedded_model_dir()) if model == EMBEDDED_MODEL else model
-        self._llm = LLM(model=path, enable_lora=bool(self.config.adapter), seed=self.config.seed,
+        self.adapter = resolve_adapter(self.config.adapter, generator=self.name, model=self.config.model)
+        self._llm = LLM(model=path, enable_lora=self.adapter is not None, seed=self.config.seed,
                         trust_remote_code=self.config.trust_remote_code)
         self._tokenizer = self._llm.get_tokenizer()
+
+    @property
+    def model_id(self) -> str:
+        from groundcap.llm_finetune.adapters import adapter_label
+        from groundcap.llm_finetune.generators.hf import EMBEDDED_MODEL
+
+        return (self.config.model or EMBEDDED_MODEL) + adapter_label(self.adapter)
 
     def generate_raw(self, prompts: Sequence[Prompt], n: int, facts: Sequence[Facts] | None = None
                      ) -> list[list[Completion]]:
@@ -60,10 +69,10 @@ class VLLMGenerator(Generator):
         texts = [p.as_text(self._tokenizer) for p in prompts]
         stops = sorted({s for p in prompts for s in p.stop}) or None
         lora = None
-        if cfg.adapter:
+        if self.adapter is not None:
             from vllm.lora.request import LoRARequest
 
-            lora = LoRARequest("adapter", 1, cfg.adapter)
+            lora = LoRARequest("adapter", 1, str(self.adapter))
         greedy = SamplingParams(n=1, temperature=0.0, max_tokens=cfg.max_new_tokens, logprobs=0, stop=stops)
         sampled = SamplingParams(n=max(0, n - 1) or 1, temperature=cfg.temperature, top_p=cfg.top_p,
                                  max_tokens=cfg.max_new_tokens, logprobs=0, stop=stops, seed=cfg.seed)
