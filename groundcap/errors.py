@@ -30,3 +30,8 @@ class ModelLoadError(GroundcapError, RuntimeError):
 
 class ConfigError(GroundcapError, ValueError):
     """A configuration value or file is invalid."""
+
+
+class InputError(GroundcapError, ValueError):
+    """A batch source (folder, manifest, saved dataset) cannot be read as a whole. The message names
+    the file, and the line where there is one."""

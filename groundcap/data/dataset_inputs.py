@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from groundcap.data.inputs import InputItem, _columns, _find, _manifest_item, _prior, read_item_bytes
-from groundcap.errors import ImageError
+from groundcap.errors import ImageError, InputError
 
 __all__ = ["is_saved_dataset", "read_dataset", "dataset_bytes"]
 
@@ -30,7 +30,7 @@ def read_dataset(root: Path, path_column: str | None, caption_column: str | None
         where = f"{folder} ({split})"
         image = _image_column(ds.features, where)
         if path_column not in (None, image):
-            raise ValueError(f"{where}: the image column is {image!r} (the first datasets.Image feature), "
+            raise InputError(f"{where}: the image column is {image!r} (the first datasets.Image feature), "
                              f"not {path_column!r}")
         _, ccol = _columns(where, list(ds.column_names), image, caption_column)
         captions = ds[ccol] if ccol else [None] * len(ds)
@@ -52,7 +52,7 @@ def _image_column(features: Any, where: str) -> str:
             return name
     named = _find(list(features), ("image", "img"))
     if named is None:
-        raise ValueError(f"{where}: no image column (a datasets.Image feature, or one named image or img); "
+        raise InputError(f"{where}: no image column (a datasets.Image feature, or one named image or img); "
                          f"found columns: {', '.join(map(repr, features)) or 'none'}")
     return named
 

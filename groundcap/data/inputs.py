@@ -17,7 +17,7 @@ reason becomes its status. A path that leaves the input root (``../x.jpg`` in a
 manifest, a symbolic link out of the folder) fails before anything is read: its
 item has ``status="outside_root"`` and no path. Only a manifest or a
 ``metadata.jsonl`` that cannot be understood (no path column, a line that is not
-JSON, an empty path) raises ``ValueError``, naming the file and line.
+JSON, an empty path) raises :class:`~groundcap.errors.InputError` (a ``ValueError``), naming the file and line.
 
 File names need not be UTF-8: such names come back with surrogate escapes
 (``os.fsdecode``), and :func:`item_key` hashes them as the original bytes.
@@ -43,7 +43,7 @@ from typing import Any, Iterator, Sequence
 
 from groundcap.data.caption_sources import IMAGE_SUFFIXES, imagefolder_metadata, source_root
 from groundcap.data.images import read_image_file
-from groundcap.errors import ImageError
+from groundcap.errors import ImageError, InputError
 from groundcap.llm_finetune.prompts import clean_prior
 
 __all__ = ["InputItem", "read_inputs", "read_item_bytes", "item_key", "input_root", "read_sidecar_caption"]
@@ -119,12 +119,12 @@ def read_inputs(source: str | Path, *, path_column: str | None = None, caption_c
         split by split in row order. An empty folder gives an empty list.
 
     Raises:
-        ValueError: when the source does not exist or is no supported layout, or
+        InputError: (a ``ValueError``) when the source does not exist or is no supported layout, or
             a manifest has no usable path column or a malformed row (file:line).
     """
     path = Path(os.fspath(source)).expanduser()
     if not os.path.exists(path):
-        raise ValueError(f"{path}: no such file or folder")
+        raise InputError(f"{path}: no such file or folder")
     root = input_root(path)
     if path.is_dir():
         from groundcap.data.dataset_inputs import is_saved_dataset, read_dataset
@@ -132,11 +132,16 @@ def read_inputs(source: str | Path, *, path_column: str | None = None, caption_c
         if is_saved_dataset(root):
             return read_dataset(root, path_column, caption_column)
         if path_column is not None or caption_column is not None:
-            raise ValueError(f"{path}: path_column and caption_column apply to manifests and datasets, not folders")
+            raise InputError(f"{path}: path_column and caption_column apply to manifests and datasets, not folders")
         return _read_folder(str(root), exclude)
     if path.suffix.lower() in _CSV_SUFFIXES + _JSONL_SUFFIXES + (".parquet",):
-        return _read_manifest(path, str(root), path_column, caption_column)
-    raise ValueError(f"{path}: not a folder or a manifest; expected .csv, .tsv, .txt, .jsonl or .parquet")
+        try:
+            return _read_manifest(path, str(root), path_column, caption_column)
+        except InputError:
+            raise
+        except (OSError, ValueError, csv.Error) as e:  # unreadable, not Parquet, a broken CSV quote, ...
+            raise InputError(f"{path}: cannot read the manifest: {e}") from e
+    raise InputError(f"{path}: not a folder or a manifest; expected .csv, .tsv, .txt, .jsonl or .parquet")
 
 
 def read_item_bytes(item: InputItem) -> bytes:
@@ -159,15 +164,23 @@ def read_item_bytes(item: InputItem) -> bytes:
 
 
 def read_sidecar_caption(image_path: str | os.PathLike[str]) -> bytes | None:
-    """The bytes of ``photo.txt`` beside ``photo.jpg``, if any (at most :data:`SIDECAR_MAX_BYTES`).
+    """The bytes of ``photo.txt`` beside ``photo.jpg``, if any (at most :data:`SIDECAR_MAX_BYTES`,
+    cut at a space so that no character is split).
 
     Only a regular file is read: a FIFO named ``photo.txt`` would block.
     """
     try:
         with open(_sidecar_path(image_path), "rb", opener=_open_nonblocking) as fh:
-            return fh.read(SIDECAR_MAX_BYTES) if stat.S_ISREG(os.fstat(fh.fileno()).st_mode) else None
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return None
+            data = fh.read(SIDECAR_MAX_BYTES + 1)
     except (OSError, ValueError):
         return None
+    if len(data) > SIDECAR_MAX_BYTES:
+        data = data[:SIDECAR_MAX_BYTES]
+        space = data.rfind(b" ")
+        data = data[:space] if space > 0 else data
+    return data
 
 
 def _open_nonblocking(path: str, flags: int) -> int:
@@ -188,6 +201,8 @@ def _prior(value: Any) -> str | None:
     """A prior caption from a cell: a string, bytes, or the first of a list."""
     if isinstance(value, (list, tuple)):
         value = value[0] if value else None
+    if isinstance(value, str) and any("\udc80" <= ch <= "\udcff" for ch in value):
+        value = value.encode("utf-8", "surrogateescape")  # a CSV cell that was not UTF-8: let clean_prior decode it
     return clean_prior(value) if isinstance(value, (str, bytes, bytearray)) else None
 
 
@@ -255,7 +270,7 @@ def _metadata_priors(root: Path) -> dict[str, str]:
         for where, row in _jsonl_rows(meta):
             name = row.get("file_name")
             if not isinstance(name, str) or not name:
-                raise ValueError(f"{where}: expected a 'file_name' string")
+                raise InputError(f"{where}: expected a 'file_name' string")
             column = next((c for c in _METADATA_CAPTIONS if c in row), None)
             prior = _prior(row[column]) if column else None
             if prior is not None:
@@ -273,9 +288,9 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            raise InputError(f"{path}:{n}: not valid JSON ({e.msg})") from None
         if not isinstance(row, dict):
-            raise ValueError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
+            raise InputError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
         yield f"{path}:{n}", row
 
 
@@ -310,7 +325,7 @@ def _path_text(value: Any, where: str) -> str:
     if isinstance(value, (bytes, bytearray)):
         value = os.fsdecode(bytes(value))
     if not isinstance(value, str) or not value.strip() or "\x00" in value:
-        raise ValueError(f"{where}: empty, missing or invalid image path {value!r}")
+        raise InputError(f"{where}: empty, missing or invalid image path {value!r}")
     return value
 
 
@@ -341,7 +356,7 @@ def _manifest_rows(path: Path, path_column: str | None,
         reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if tabbed else ",")
         header = next(reader, None)
         if not header:
-            raise ValueError(f"{path}: empty manifest; expected a header row naming the columns")
+            raise InputError(f"{path}: empty manifest; expected a header row naming the columns")
         names = [h.strip() for h in header]
         pcol, ccol = _columns(path, names, path_column, caption_column)
         pi, ci = names.index(pcol), names.index(ccol) if ccol else None
@@ -358,10 +373,10 @@ def _columns(path: Path | str, names: list[str], path_column: str | None,
     found = ", ".join(map(repr, names)) or "none"
     for given in (path_column, caption_column):
         if given is not None and given not in names:
-            raise ValueError(f"{path}: no column {given!r}; found columns: {found}")
+            raise InputError(f"{path}: no column {given!r}; found columns: {found}")
     pcol = path_column or _find(names, PATH_COLUMNS)
     if pcol is None:
-        raise ValueError(f"{path}: no image path column; expected one of {', '.join(PATH_COLUMNS)} "
+        raise InputError(f"{path}: no image path column; expected one of {', '.join(PATH_COLUMNS)} "
                          f"(or pass path_column); found columns: {found}")
     return pcol, caption_column or _find(names, CAPTION_COLUMNS)
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from groundcap.data.atomic import atomic_file, temp_name
-from groundcap.data.run_shards import OK_STATUSES
+from groundcap.data.run_shards import OK_STATUSES, storable
 
 __all__ = ["training_jpeg", "write_tar", "write_sizes", "write_csv", "write_hf", "write_images",
            "write_json_atomic", "sample_json"]
@@ -117,7 +117,9 @@ def write_tar(rows: Sequence[Row], path: str | Path, image_bytes: ImageBytes) ->
             key = row["key"]
             _add(tar, f"{key}.jpg", jpeg)
             _add(tar, f"{key}.txt", row["caption"].encode("utf-8"))
-            _add(tar, f"{key}.json", json.dumps(sample_json(row), sort_keys=True, ensure_ascii=False).encode())
+            # storable: the facts JSON may escape a non-UTF-8 file name's surrogates, which json.loads brings back
+            meta = storable(json.dumps(sample_json(row), sort_keys=True, ensure_ascii=False))
+            _add(tar, f"{key}.json", meta.encode())
             n += 1
     return n
 

@@ -142,13 +142,15 @@ def clean_prior(prior: str | bytes | None) -> str | None:
     'a dog on grass'
     >>> clean_prior(b"\\x89PNG\\r\\n\\x1a\\n\\x00\\x00") is None
     True
+    >>> clean_prior("un café".encode("latin-1"))  # bytes: UTF-8, else Windows-1252 when mostly ASCII
+    'un café'
     """
     if prior is None:
         return None
     if isinstance(prior, (bytes, bytearray)):
         if b"\x00" in prior:
             return None
-        prior = bytes(prior).decode("utf-8", errors="replace")
+        prior = _decode_prior(bytes(prior))
     if not isinstance(prior, str):
         raise TypeError(f"a prior caption must be text, got {type(prior).__name__}")
     if "\x00" in prior:
@@ -173,6 +175,19 @@ def clean_prior(prior: str | bytes | None) -> str | None:
             cut = cut[:space]
         text = cut.rstrip(" ,;:.-") + "..."
     return text or None
+
+
+def _decode_prior(data: bytes) -> str:
+    """Text of a prior caption's bytes: UTF-8, else Windows-1252 for mostly-ASCII text written by
+    an 8-bit editor; anything else decodes with replacement characters, which :func:`clean_prior`
+    counts as junk."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if sum(b >= 0x80 for b in data) * 10 <= len(data) * 3:  # random bytes are half high bytes
+        return data.decode("cp1252", errors="replace")
+    return data.decode("utf-8", errors="replace")
 
 
 @lru_cache(maxsize=None)

@@ -50,7 +50,7 @@ def test_folder_is_walked_recursively_and_sorted_by_source(tmp_path):
 @pytest.mark.parametrize("sidecar, expected", [
     (b"  a red dog\n on grass ", "a red dog on grass"),
     ("un caf\u00e9 cr\u00e8me".encode(), "un caf\u00e9 cr\u00e8me"),
-    ("caf\u00e9 au lait".encode("latin-1"), "caf au lait"),  # not UTF-8: dropped, never raised
+    ("caf\u00e9 au lait".encode("latin-1"), "caf\u00e9 au lait"),  # not UTF-8: read as Windows-1252
     (b"\xef\xbb\xbfwith a BOM", "with a BOM"),
     (png(), None),  # binary
     (b"   \n\t ", None),  # empty after stripping
@@ -253,7 +253,7 @@ def test_manifest_that_is_not_utf8_is_read_as_bytes(tmp_path):
     [item] = read_inputs(tmp_path / "list.csv")
     assert item.source == os.fsdecode(name) and item.status == ""
     assert read_item_bytes(item) == png()
-    assert item.prior == "un caf crme noir et blanc"  # the undecodable bytes are dropped from the prior
+    assert item.prior == "un café crème noir et blanc"  # an 8-bit caption is read as Windows-1252
 
 
 def test_jsonl_manifest_with_a_caption_list(tmp_path):
