@@ -51,7 +51,16 @@ def test_sample_mode_draws_one_reference_per_image_per_epoch(sft_dir):
     assert rows == training_rows(train, "chat", "sample", 3.0, 0)[0]  # seeded: a resume sees the same data
 
 
-def test_train_saves_a_usable_adapter_and_resumes(tiny_llama, sft_dir, tmp_path):
+def test_train_saves_a_usable_adapter_and_resumes(tiny_llama, sft_dir, tmp_path, monkeypatch):
+    import torch
+
+    loads, real_load = [], torch.load
+
+    def spy(*args, **kwargs):  # a resume reads optimizer, scheduler and RNG state: never as a full pickle
+        loads.append(kwargs.get("weights_only"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
     cfg = TrainLLMConfig(base_model=str(tiny_llama), max_steps=2, batch_size=4, save_steps=1, lora_r=2,
                          lora_alpha=4, max_length=64, device="cpu")
     meta = train_llm(sft_dir, tmp_path / "adapter", cfg)
@@ -61,6 +70,7 @@ def test_train_saves_a_usable_adapter_and_resumes(tiny_llama, sft_dir, tmp_path)
     # Asking for more steps resumes from the last checkpoint instead of starting over.
     more = train_llm(sft_dir, tmp_path / "adapter", TrainLLMConfig(**{**cfg.__dict__, "max_steps": 3}))
     assert more["metrics"]["steps"] == 3
+    assert loads and all(w is True for w in loads), loads
 
     from groundcap.config import GenerateConfig
     from groundcap.llm_finetune.generators import create_generator
