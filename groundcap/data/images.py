@@ -41,6 +41,9 @@ __all__ = ["DEFAULT_MAX_PIXELS", "ImageSource", "load_image", "load_image_bytes"
 #: billions of pixels in a few kilobytes; decoding one RGB image this size
 #: already costs 300 MB.
 DEFAULT_MAX_PIXELS = 100_000_000
+#: Files larger than this are refused (``too_large``) before they are read: the
+#: largest real photos are tens of MB, and a batch reads several files at once.
+MAX_FILE_BYTES = 512 << 20
 
 ImageSource = Union[str, "os.PathLike[str]", Image.Image, np.ndarray]
 
@@ -167,7 +170,7 @@ def _read_file(name: str) -> bytes:
     try:
         st = os.stat(name)
         # Only regular files are read: a FIFO or a device would block or never end.
-        if stat.S_ISREG(st.st_mode) and st.st_size > 0:
+        if stat.S_ISREG(st.st_mode) and 0 < st.st_size <= MAX_FILE_BYTES:
             with open(name, "rb") as f:
                 data = f.read()
     except FileNotFoundError:
@@ -189,6 +192,9 @@ def _read_file(name: str) -> bytes:
         raise ImageError(name, "is_directory")
     if not stat.S_ISREG(st.st_mode):
         raise ImageError(name, "unsupported", "not a regular file")
+    if st.st_size > MAX_FILE_BYTES:
+        raise ImageError(name, "too_large", f"the file is {st.st_size / 2**20:,.0f} MiB; images over "
+                                            f"{MAX_FILE_BYTES >> 20} MiB are not read")
     if not data:
         raise ImageError(name, "empty_file")
     return data

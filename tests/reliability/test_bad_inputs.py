@@ -129,6 +129,11 @@ def symlink(name: str, target: str) -> Callable[[Path], None]:
     return make
 
 
+def _touch(path: Path) -> Path:
+    path.write_bytes(b"\x89PNG\r\n\x1a\n")  # then made sparse: 600 MiB on paper, no disk used
+    return path
+
+
 def no_permission(d: Path) -> None:
     (d / "locked.jpg").write_bytes(photo(3))
     os.chmod(d / "locked.jpg", 0)
@@ -197,6 +202,8 @@ CASES = [
     Case("symlink-out-of-folder", symlink("escape.jpg", "/etc/hostname"), "escape.jpg", "outside_root", "outside"),
     Case("no-permission", no_permission, "locked.jpg", "ok" if ROOT else "permission_denied",
          None if ROOT else "permission"),
+    Case("fifo-named-jpg", lambda d: os.mkfifo(d / "pipe.jpg"), "pipe.jpg", "unsupported", "not a regular file"),
+    Case("huge-file", lambda d: os.truncate(_touch(d / "huge.png"), 600 << 20), "huge.png", "too_large", "MiB"),
     # images that are odd but fine
     Case("decompression-bomb", write("bomb.png", bomb_png()), "bomb.png", "too_large", "pixels"),
     Case("one-pixel", save("one.png", colored((200, 30, 30), (1, 1))), "one.png", "ok", check=size(1, 1)),
