@@ -37,12 +37,18 @@ def is_yolo_name(name: str) -> bool:
 def _import_yolo():
     # Ultralytics probes the network for updates and telemetry unless told not to.
     os.environ.setdefault("YOLO_OFFLINE", "1")
+    # A .pt checkpoint is a pickle: load it with weights_only=True and ultralytics' allow-list of
+    # model classes, so a planted file can't run code (ULTRALYTICS_SAFE_LOAD=0 turns this off).
+    os.environ.setdefault("ULTRALYTICS_SAFE_LOAD", "1")
     try:
         from ultralytics import YOLO
+        from ultralytics.nn import tasks
     except ImportError as e:
         raise ModelLoadError(
             "the YOLO detectors need ultralytics: pip install 'groundcap[yolo]'"
         ) from e
+    if hasattr(tasks, "SAFE_LOAD"):  # ultralytics read the variable at import, which may have come first
+        tasks.SAFE_LOAD = os.environ["ULTRALYTICS_SAFE_LOAD"].strip().lower() not in ("0", "false", "no", "off", "")
     return YOLO
 
 
@@ -66,7 +72,7 @@ class YoloDetector(Detector):
             raise ModelLoadError(f"YOLO weights not found: {weights}")
         try:
             self._model = YOLO(weights, task="detect")
-        except (ConnectionError, OSError, RuntimeError) as e:
+        except (ConnectionError, OSError, RuntimeError, TypeError) as e:  # TypeError: refused by safe load
             raise ModelLoadError(
                 f"could not load YOLO weights {weights!r}: {e}. Offline, pass a local weights "
                 "path (--detector path/to/yolov8m.pt) or use the embedded ssd-mobilenet-v2."

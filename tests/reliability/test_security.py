@@ -217,3 +217,35 @@ def test_a_run_writes_only_under_out_and_names_files_by_key(tmp_path, monkeypatc
         for p in (out / sub).iterdir():
             assert re.fullmatch(r"[0-9a-f]{16}\.(jpg|txt|json|tar)|metadata\.jsonl|sizes\.json|\d{5}\.tar", p.name), p
     assert json.loads((out / "config.json").read_text())["counts"]["outside_root"] >= 2
+
+
+# -- YOLO checkpoints -----------------------------------------------------------------------------
+
+
+def test_a_yolo_checkpoint_that_would_run_code_is_refused(tmp_path, monkeypatch):
+    pytest.importorskip("ultralytics")
+    import torch
+
+    from groundcap.detect import create_detector
+    from groundcap.detect.yolo import _import_yolo
+    from groundcap.errors import ModelLoadError
+
+    monkeypatch.chdir(tmp_path)
+    YOLO = _import_yolo()
+    YOLO("yolov8n.yaml").save("plain.pt")
+    marker = tmp_path / "marker"
+    torch.save({"model": _Payload(str(marker))}, "planted.pt")
+
+    assert create_detector(str(tmp_path / "plain.pt")).model_id  # a real checkpoint still loads
+    with pytest.raises(ModelLoadError, match="planted.pt"):
+        create_detector(str(tmp_path / "planted.pt"))
+    assert not marker.exists()
+    # With ultralytics' default (unsafe) loading the same file runs its payload: the reason for the default.
+    monkeypatch.setenv("ULTRALYTICS_SAFE_LOAD", "0")
+    try:
+        with pytest.raises(Exception):
+            create_detector(str(tmp_path / "planted.pt"))
+        assert marker.read_text() == "pwned"
+    finally:
+        monkeypatch.setenv("ULTRALYTICS_SAFE_LOAD", "1")
+        _import_yolo()
