@@ -210,14 +210,24 @@ class Captioner:
 
 def choose(candidates: Sequence[Candidate], scorers: Sequence[Any], weights: Sequence[float],
            image: np.ndarray | None, facts: Facts) -> CaptionResult:
-    """Ranks one image's candidates and picks the best; the template sentence when none is usable."""
+    """Ranks one image's candidates and picks the best; the template sentence when none is usable.
+
+    The status is ``fallback`` when the model answered but nothing was usable,
+    and ``error`` when every candidate is a generator failure (an endpoint
+    that never answered): that image failed and is worth retrying.
+    """
     ranked = rank(candidates, scorers, weights, image, facts)
     status, detail = "ok", ""
     if not ranked or not ranked[0].usable:
         why = "; ".join(sorted({f"{c.status}: {c.detail}" for c in ranked})) or "no candidates"
+        failures = list(dict.fromkeys(c.detail for c in ranked if c.status == "error"))
+        answered = any(c.status != "error" for c in ranked)
         ranked = [Candidate(template_caption(facts), "fallback", source="template",
                             detail="no usable LLM candidate")] + ranked
-        status, detail = "fallback", f"every candidate was unusable ({why})"
+        if failures and not answered:
+            status, detail = "error", f"generation failed: {'; '.join(failures)}"
+        else:
+            status, detail = "fallback", f"every candidate was unusable ({why})"
     return CaptionResult(ranked[0].text, 0, tuple(ranked), facts, status=status, detail=detail)
 
 

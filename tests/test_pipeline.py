@@ -73,7 +73,7 @@ def test_default_ranking_puts_a_grounded_caption_over_a_confident_invention(bus_
 @pytest.mark.parametrize("answers, raises, status", [
     ([Completion(""), Completion("   ")], None, "fallback"),
     ([Completion("!!! ...")], None, "fallback"),
-    ([Completion("", error="HTTP 503 after 4 retries")], None, "fallback"),
+    ([Completion("", error="HTTP 503 after 4 retries")], None, "error"),  # the endpoint never answered
     ([], RuntimeError("the endpoint is down"), "error"),
 ])
 def test_unusable_candidates_fall_back_to_the_template(bus_path, answers, raises, status):

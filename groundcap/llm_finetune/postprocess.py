@@ -23,6 +23,8 @@ _ECHO_MARKERS = ("### Instruction", "### Input", "Objects:", "Colors:", "Positio
 # Small models answer about the task ("The caption should be.") instead of doing it.
 _META = re.compile(r"\b(caption|sentence|instruction|prompt|response|the (given|provided) information)\b", re.I)
 _SENTENCE_END = re.compile(r"(?<!\b[A-Z])(?<!\bMr)(?<!\bMrs)(?<!\bDr)(?<!\bSt)[.!?](?=\s|$)")
+# A model stuck in a loop until the token limit: one to four words said three times in a row.
+_LOOP = re.compile(r"\b((?:\w+\W+){1,4}?)\1{2,}", re.I)
 
 
 def first_sentence(text: str) -> tuple[str, bool]:
@@ -74,7 +76,15 @@ def _is_garbage(text: str) -> str | None:
     most = max(words.count(w) for w in set(words))
     if len(words) >= 6 and most / len(words) > 0.5:
         return "one word repeated"
+    if _LOOP.search(text + " "):
+        return "the same words repeated over and over"
     return None
+
+
+def _unfinished(raw: str, stops: tuple[str, ...]) -> bool:
+    """Whether the answer has no complete sentence, nor a comma to cut a fragment at."""
+    whole = clean_caption(raw, stops, one_sentence=False)
+    return not first_sentence(whole)[1] and "," not in whole
 
 
 def finish(completion: Completion, prompt: Prompt, *, source: str = "", one_sentence: bool = True) -> Candidate:
@@ -107,4 +117,7 @@ def finish(completion: Completion, prompt: Prompt, *, source: str = "", one_sent
     why = _is_garbage(text)
     if why:
         return Candidate("", "garbage", detail=why, **common)
+    if completion.truncated and one_sentence and _unfinished(raw, prompt.stop):
+        # Nothing complete to keep: "... while the sun sets behind the." is no caption.
+        return Candidate("", "garbage", detail="cut off by the token limit before a sentence ended", **common)
     return Candidate(text, "ok", structured=structured, **common)

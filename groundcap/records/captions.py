@@ -15,7 +15,7 @@ __all__ = ["CANDIDATE_STATUSES", "CLAIM_KINDS", "CLAIM_VERDICTS", "Claim", "Cand
 CANDIDATE_STATUSES = (
     "ok",            # usable text
     "empty",         # the model returned nothing (after clean-up)
-    "garbage",       # no words, repeated tokens, or the prompt echoed back
+    "garbage",       # no words, repeated tokens, the prompt echoed back, or cut off mid-sentence
     "no_match",      # the template's regex did not match
     "invalid_json",  # structured output that stayed invalid after one repair
     "error",         # the generator failed for this prompt (endpoint down, ...)

@@ -28,6 +28,12 @@ def test_clean_caption(raw, expected):
     (Completion("   \n "), CHAT, "empty"),
     (Completion("!!! ??? ..."), CHAT, "garbage"),
     (Completion("dog dog dog dog dog dog dog"), CHAT, "garbage"),
+    (Completion("A dog runs and runs and runs and runs and"), CHAT, "garbage"),  # looped to the token limit
+    (Completion("A dog runs and runs."), CHAT, "ok"),
+    (Completion("A dog runs beside him while the sun sets behind the", truncated=True), CHAT, "garbage"),
+    (Completion("A dog runs beside him while the sun sets behind the"), CHAT, "ok"),  # it may just lack a period
+    (Completion("A dog on the grass, chasing a red", truncated=True), CHAT, "ok"),  # the part before the comma
+    (Completion("A dog runs. It chases a red", truncated=True), CHAT, "ok"),  # the first sentence was complete
     (Completion("Objects: a dog. Colors: black."), CHAT, "garbage"),
     (Completion("The caption should be."), CHAT, "garbage"),
     (Completion("", error="HTTP 503 after 4 retries"), CHAT, "error"),

@@ -26,12 +26,14 @@ class Completion(NamedTuple):
         logprob: Mean token log-probability, when the backend knows it.
         greedy: Whether this is the greedy decode.
         error: Why nothing was generated (the endpoint failed, ...).
+        truncated: The answer stopped at the token limit, not where the model ended it.
     """
 
     text: str
     logprob: float | None = None
     greedy: bool = False
     error: str | None = None
+    truncated: bool = False
 
 
 class Generator(abc.ABC):

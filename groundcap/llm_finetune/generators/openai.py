@@ -356,14 +356,18 @@ def _transport_failure(exc: BaseException, deadline: Deadline) -> _Failure:
 
 
 def _completions(data: Mapping[str, Any], greedy: bool = False) -> list[Completion]:
-    """Chat choices as completions, with the mean token logprob when the endpoint sent it."""
+    """Chat choices as completions, with the mean token logprob when the endpoint sent it.
+
+    ``finish_reason: "length"`` (the answer hit ``max_tokens``) marks the completion ``truncated``.
+    """
     out = []
     for choice in data.get("choices") or ():
         if not isinstance(choice, dict):
             continue
         message = choice.get("message")
         text = message.get("content") if isinstance(message, dict) else None
-        out.append(Completion(text if isinstance(text, str) else "", _mean_logprob(choice.get("logprobs")), greedy))
+        out.append(Completion(text if isinstance(text, str) else "", _mean_logprob(choice.get("logprobs")), greedy,
+                              truncated=choice.get("finish_reason") == "length"))
     return out
 
 
