@@ -195,7 +195,7 @@ def test_a_run_writes_only_under_out_and_names_files_by_key(tmp_path, monkeypatc
     for i, name in enumerate(["a.jpg", "-x.jpg", "b c.jpg"]):
         (root / "img" / name).write_bytes(photos[i].read_bytes())
     rows = ["path,caption", "img/a.jpg,a", "img/-x.jpg,b", '"img/b c.jpg",c', "../elsewhere.jpg,d",
-            "img/../../elsewhere.jpg,e", "../../../../../tmp/x.jpg,f", f"{outside},g", "img/..,h"]
+            "img/../../elsewhere.jpg,e", "../../../../../etc/x.jpg,f", f"{outside},g", "img/..,h"]
     (root / "list.csv").write_text("\n".join(rows) + "\n")
     out = tmp_path / "out"
     before = _tree(tmp_path, out)
@@ -211,7 +211,7 @@ def test_a_run_writes_only_under_out_and_names_files_by_key(tmp_path, monkeypatc
 
     got = {r["source"]: r["status"] for s in sorted((out / "shards").glob("*.parquet"))
            for r in pq.read_table(s).to_pylist()}
-    assert got["../elsewhere.jpg"] == got["../../../../../tmp/x.jpg"] == "outside_root"
+    assert got["../elsewhere.jpg"] == got["../../../../../etc/x.jpg"] == "outside_root"
     assert got["../elsewhere.jpg"] == "outside_root" and got[str(outside)] == "ok"  # an absolute path is the user's
     for sub in ("images", "webdataset"):
         for p in (out / sub).iterdir():
