@@ -148,10 +148,14 @@ def run(source: str | Path, out: str | Path, config: RunConfig | None = None, *,
 
                 for job, rows in engine.run(jobs, tick):
                     rows = merge_rows(list(job.keep), rows) if job.keep else rows
+                    # The shard is the record and its tar follows it: a tar written first would outlive a
+                    # kill before the commit (a --retry-failed tar would then disagree with the old shard
+                    # it replaces), whereas a tar missing after a kill is rebuilt from the shard by finalize.
+                    store.remove_tar(job.index)
+                    store.write_shard(job.index, rows)
                     if "webdataset" in oc.formats:
                         store.wds_dir.mkdir(exist_ok=True)
                         write_tar(rows, store.tar_path(job.index), image_bytes)
-                    store.write_shard(job.index, rows)
                     processed += len(job.items)
         models = getattr(engine, "models", None) if engine is not None else None
         outputs, counts = finalize(store, config, image_bytes, source=source, models=models)

@@ -37,5 +37,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"\nstopped: the finished shards in {args.out} are kept; run the same command to resume",
               file=sys.stderr)
         return 130
+    except OSError as e:  # a full or failing disk, an --out that cannot be created: say so, without a traceback
+        print(f"error: {e} (writing {args.out}; the finished shards are kept: fix this and run the same command "
+              "to resume)", file=sys.stderr)
+        return 2
     print(summary.describe())
     return 0 if summary.counts.get("ok", 0) + summary.counts.get("fallback", 0) == sum(summary.counts.values()) else 1

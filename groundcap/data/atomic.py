@@ -46,6 +46,7 @@ def atomic_file(path: str | Path, mode: str = "wb", **open_kw: Any) -> Iterator[
         fh.close()
         os.replace(tmp, path)
     except BaseException:
-        fh.close()
+        with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
+            fh.close()
         tmp.unlink(missing_ok=True)
         raise
