@@ -13,7 +13,7 @@ from groundcap.llm_finetune.generators.base import Completion
 from groundcap.llm_finetune.prompt import Prompt
 from groundcap.records import Candidate
 
-__all__ = ["finish", "clean_caption", "first_sentence"]
+__all__ = ["finish", "clean_caption", "first_sentence", "answer_settled"]
 
 _SPECIAL = re.compile(r"<\|[^|>]{1,40}\|>|</?s>|<pad>|\[/?INST\]")
 _LEAD_IN = re.compile(
@@ -63,6 +63,29 @@ def clean_caption(text: str, stops: tuple[str, ...] = (), one_sentence: bool = T
     if text and text[0].islower():
         text = text[0].upper() + text[1:]
     return text
+
+
+def answer_settled(text: str, stops: tuple[str, ...] = ()) -> bool:
+    """Whether more text can no longer change the one sentence :func:`clean_caption` keeps.
+
+    That is so once a stop string or a second line has come (only the first
+    line is kept), or once the first sentence is complete and the next has
+    begun. Generators stop a row there: the rest would be thrown away.
+
+    >>> answer_settled("A dog runs on the grass.")  # it may still be "grass. It ..." or "grass.5 m"
+    False
+    >>> answer_settled("A dog runs on the grass. The")
+    True
+    >>> answer_settled("Sure! Here")  # the lead-in goes; nothing is complete yet
+    False
+    """
+    if any(stop in text for stop in stops):
+        return True
+    if "\n" in text.strip():
+        return True
+    cleaned = clean_caption(text, stops, one_sentence=False)
+    sentence, complete = first_sentence(cleaned)
+    return complete and len(cleaned) > len(sentence)
 
 
 def _is_garbage(text: str) -> str | None:

@@ -102,3 +102,21 @@ def test_embedded_smollm2_writes_captions():
     ok = [c for c in cands if c.status == "ok"]
     assert ok and ok[0].greedy and all(c.text.endswith(".") for c in ok)
     assert "dog" in " ".join(c.text.lower() for c in ok)
+
+
+@pytest.mark.models
+def test_stopping_rows_at_their_first_sentence_keeps_the_same_captions():
+    from groundcap.llm_finetune.postprocess import finish
+
+    gen = create_generator(GenerateConfig(n=5, max_new_tokens=40, adapter="none"))
+    p = Prompt(messages=(("system", "You describe photos."),
+                         ("user", "Describe a dog in the snow in three sentences.")))
+    out = {}
+    for flag in (False, True):
+        gen.stop_at_sentence = flag
+        (raw,) = gen.generate_raw([p], 5)
+        out[flag] = raw
+    assert [finish(c, p).text for c in out[True]] == [finish(c, p).text for c in out[False]]
+    # the rows really were cut: the stopped ones hold less text, none more
+    lengths = [(len(a.text), len(b.text)) for a, b in zip(out[True], out[False])]
+    assert all(x <= y for x, y in lengths) and any(x < y for x, y in lengths), lengths

@@ -127,6 +127,23 @@ def _greedy_first_row(n: int) -> Any:
     return _GreedyFirstRow()
 
 
+def _settled_rows(tokenizer: Any, prompt_len: int, stops: tuple[str, ...]) -> Any:
+    from transformers import StoppingCriteria
+
+    from groundcap.llm_finetune.postprocess import answer_settled
+
+    class _Settled(StoppingCriteria):
+        """Ends each row once its caption is settled (:func:`answer_settled`): one sentence is kept."""
+
+        def __call__(self, input_ids, scores, **kwargs):
+            import torch
+
+            texts = tokenizer.batch_decode(input_ids[:, prompt_len:], skip_special_tokens=True)
+            return torch.tensor([answer_settled(t, stops) for t in texts], device=input_ids.device)
+
+    return _Settled()
+
+
 class HFGenerator(Generator):
     """A transformers causal LM, loaded once; the embedded SmolLM2 by default."""
 
@@ -153,6 +170,8 @@ class HFGenerator(Generator):
 
     #: Prefill each prompt once for its n samples (see :meth:`_shared_prefix`); the benchmark turns it off to compare.
     share_prefill = True
+    #: End each row once its one-sentence caption is settled, for plain prompts (no regex or JSON).
+    stop_at_sentence = True
 
     def _shared_prefix(self, enc: Any, n: int) -> dict[str, Any] | None:
         """Inputs for n samples per prompt whose prompt is prefilled once, not n times.
@@ -194,6 +213,8 @@ class HFGenerator(Generator):
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if stops:
             kwargs.update(stop_strings=stops, tokenizer=tok)
+        if self.stop_at_sentence and not any(p.regex or p.expects_json for p in prompts):
+            kwargs.update(stopping_criteria=[_settled_rows(tok, enc.input_ids.shape[1], tuple(stops))])
         torch.manual_seed(cfg.seed)
         with torch.inference_mode():
             shared = self._shared_prefix(enc, n) if n > 1 and enc.input_ids.shape[1] > 1 and self.share_prefill else None
@@ -213,5 +234,7 @@ class HFGenerator(Generator):
         for row, text in enumerate(texts_out):
             k = keep[row]
             lp = float(chosen[row][k].mean()) if k.any() else None
-            completions.append(Completion(text, lp, greedy=(row % n == 0)))
+            # no end token within max_new_tokens: the answer was cut off (finish() judges whether that matters)
+            truncated = bool(k.all()) and new.shape[1] >= cfg.max_new_tokens
+            completions.append(Completion(text, lp, greedy=(row % n == 0), truncated=truncated))
         return [completions[i * n:(i + 1) * n] for i in range(len(prompts))]
