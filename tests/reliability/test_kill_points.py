@@ -292,6 +292,10 @@ SIGNALS = [
 ]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum, point, k, stopped_at", SIGNALS)
 def test_sigterm_and_ctrl_c_stop_gracefully_and_the_rerun_completes(
         photos, reference, tmp_path, signum, point, k, stopped_at):
@@ -299,8 +303,10 @@ def test_sigterm_and_ctrl_c_stop_gracefully_and_the_rerun_completes(
     out = tmp_path / "out"
     err = tmp_path / "stderr.txt"
     with err.open("w") as fh:
+        # A shell that starts jobs in the background (as CI may) makes them ignore SIGINT, and Python
+        # then installs no KeyboardInterrupt handler; a user's terminal gives the default.
         proc = subprocess.Popen(faulty(point, k, "pause", photos, out), env=ENV, stdout=subprocess.DEVNULL,
-                                stderr=fh, text=True)
+                                stderr=fh, text=True, preexec_fn=_default_sigint)
         try:
             deadline = time.monotonic() + TIMEOUT
             while "fault:" not in err.read_text() and proc.poll() is None and time.monotonic() < deadline:
