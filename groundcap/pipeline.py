@@ -40,20 +40,19 @@ class Proposal:
 
     Attributes:
         prompt: The prompt text the generator saw.
-        candidates: The generator's candidates, unranked.
-        failure: Why the generator call failed, "" when it did not.
+        candidates: The generator's candidates, unranked; a failed generator
+            call leaves one ``error`` candidate saying why.
     """
 
     prompt: str
     candidates: tuple[Candidate, ...]
-    failure: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"prompt": self.prompt, "candidates": [c.to_dict() for c in self.candidates], "failure": self.failure}
+        return {"prompt": self.prompt, "candidates": [c.to_dict() for c in self.candidates]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Proposal:
-        return cls(d["prompt"], tuple(Candidate.from_dict(c) for c in d["candidates"]), d.get("failure", ""))
+        return cls(d["prompt"], tuple(Candidate.from_dict(c) for c in d["candidates"]))
 
 
 class Captioner:
@@ -159,7 +158,7 @@ class Captioner:
         """The prompt and the N candidates of each image (the generation step, alone).
 
         A failing generator call does not raise: each image gets one ``error``
-        candidate saying why, and :meth:`decide` falls back to the template.
+        candidate saying why, which :func:`choose` turns into an ``error`` result.
         """
         call = {} if _call is None else _call
         t = time.perf_counter()
@@ -170,14 +169,12 @@ class Captioner:
         t = self._tick("prompt", t, call)
         try:
             candidates = self.generator.generate(prompts, self.config.generate.n, facts=list(facts))
-            failure = ""
         except Exception as e:  # noqa: BLE001 - one failing backend call must not lose the batch
             candidates = [[Candidate("", "error", detail=f"{type(e).__name__}: {e}",
                                      source=self.generator.name)] for _ in prompts]
-            failure = f"generation failed: {type(e).__name__}: {e}"
         self._tick("generate", t, call)
         tokenizer = getattr(self.generator, "tokenizer", None)
-        return [Proposal(prompt.as_text(tokenizer), tuple(cands), failure) for prompt, cands in zip(prompts, candidates)]
+        return [Proposal(prompt.as_text(tokenizer), tuple(cands)) for prompt, cands in zip(prompts, candidates)]
 
     def decide(self, arrays: Sequence[np.ndarray | None], facts: Sequence[Facts], proposals: Sequence[Proposal],
                *, _call: dict[str, float] | None = None) -> list[CaptionResult]:
@@ -188,9 +185,7 @@ class Captioner:
                   for array, f, p in zip(arrays, facts, proposals)]
         self._tick("rerank", t, call)
         per_image = tuple((k, v / max(1, len(facts))) for k, v in call.items())
-        return [dataclasses.replace(r, prompt=p.prompt, models=self.models, timings=per_image,
-                                    status="error" if p.failure and r.status == "fallback" else r.status,
-                                    detail=p.failure or r.detail)
+        return [dataclasses.replace(r, prompt=p.prompt, models=self.models, timings=per_image)
                 for r, p in zip(ranked, proposals)]
 
     def rerank(self, results: Sequence[CaptionResult], arrays: Sequence[np.ndarray | None]) -> list[CaptionResult]:
