@@ -76,7 +76,7 @@ class Captioner:
         if self.template.expects_json and pc.few_shot:
             raise ConfigError("few-shot examples are captions, not JSON: use few_shot 0 with the metadata template")
         self.generator = generator or create_generator(self.config.generate)
-        self.scorers = create_scorers(self.config.rerank)
+        self.scorers = create_scorers(self.config.rerank, self.config.facts.spatial)
         self.timings: dict[str, float] = {}
         self._examples = self._load_examples() if pc.few_shot > 0 else ()
         self._cot = None

@@ -32,6 +32,12 @@ def template_config(**prompt):
     return CaptionConfig(prompt=PromptConfig(**prompt), generate=GenerateConfig(generator="template"))
 
 
+def test_the_grounding_check_uses_the_facts_spatial_config():
+    config = merge(template_config(), {"facts": {"spatial": {"near": 0.3, "far": 0.7}}})
+    (grounding,) = [s for s in Captioner(config).scorers if s.name == "grounding"]
+    assert (grounding.spatial.near, grounding.spatial.far) == (0.3, 0.7)
+
+
 def test_template_caption_of_the_bus(bus_path):
     result = Captioner(template_config()).caption(bus_path)
     assert isinstance(result, CaptionResult) and result.status == "ok"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable
 
-from groundcap.config import RerankConfig
+from groundcap.config import RerankConfig, SpatialConfig
 from groundcap.errors import ConfigError
 from groundcap.rerank.base import LogprobScorer, Scorer, rank
 
@@ -46,8 +46,13 @@ def create_scorer(name: str, **options: Any) -> Scorer:
     return entry(**options)
 
 
-def create_scorers(config: RerankConfig) -> list[Scorer]:
+def create_scorers(config: RerankConfig, spatial: SpatialConfig | None = None) -> list[Scorer]:
     """The scorers a :class:`~groundcap.config.RerankConfig` names, in order, with their options.
+
+    Args:
+        config: Which scorers, their weights, and the clip scorer's model.
+        spatial: The facts' spatial thresholds, which the grounding scorer
+            judges relations by (the defaults when ``None``).
 
     >>> [s.name for s in create_scorers(RerankConfig(scorers=("grounding", "logprob"), weights=(1.0, 0.5)))]
     ['grounding', 'logprob']
@@ -57,4 +62,5 @@ def create_scorers(config: RerankConfig) -> list[Scorer]:
                           f"{len(config.weights)} weights; give one weight per scorer")
     clip = {"model": config.clip_model, "pretrained": config.clip_pretrained or None,
             "checkpoint": config.clip_checkpoint or None}
-    return [create_scorer(name, **(clip if name == "clip" else {})) for name in config.scorers]
+    options = {"clip": clip, "grounding": {"spatial": spatial}}
+    return [create_scorer(name, **options.get(name, {})) for name in config.scorers]

@@ -85,6 +85,9 @@ _GROUP_NOUNS = frozenset({"crowd", "couple", "family", "team", "audience", "frie
 # Nouns whose form does not say how many ("sheep"), and words that count nothing.
 _UNCOUNTED = frozenset({"sheep", "broccoli", "luggage", "someone", "individual", "youth"})
 _UNCOUNTED_LABELS = frozenset({"skis", "scissors"})
+# A noun after one of these names someone already counted when an earlier mention has the same noun
+# ("a man ... the man"); with another noun it is someone new ("a man and the woman").
+_DEFINITE = frozenset({"the", "this", "that", "these", "those", "his", "her", "their", "its"})
 _IRREGULAR_PLURALS = frozenset({"people", "men", "women", "children", "geese", "oxen", "knives", "mice"})
 
 # Relation phrases between two object mentions, as the predicate they assert.
@@ -163,8 +166,9 @@ class Statement:
         text: The caption span that makes it, as written.
         start: Character offset of ``text`` in the caption.
         label: COCO label of the object it is about (``""`` for the scene).
-        value: What is claimed: a count (``"2"`` exactly two, ``"2+"`` at least
-            two, ``"1"`` exactly one), a color family, a relation predicate
+        value: What is claimed: a count, summed over every mention of the
+            label (``"3"`` exactly three, ``"2+"`` at least two, ``"1"``
+            exactly one), a color family, a relation predicate
             (``"behind"`` included), or the scene as ``axis=value`` pairs
             joined by commas (``"place=water,location=outdoor"``).
         other: A relation's object label.
@@ -355,6 +359,47 @@ def _scene(text: str, toks: list[_Token], mentions: list[_Mention]) -> list[Stat
     return out
 
 
+def _how_many(toks: list[_Token], m: _Mention, earlier: list[_Mention]) -> tuple[int, bool] | None:
+    """What one mention adds to its label's head count: (n, open-ended), or None when it names no one new."""
+    determiners = {toks[k].word for k in (m.first - 1, m.first) if 0 <= k < m.head}
+    if determiners & _DEFINITE and any(toks[e.head].word == toks[m.head].word for e in earlier):
+        return None  # "the man" after "a man"
+    if m.count:
+        return (2, True) if m.count == "2+" else (int(m.count), False)
+    noun = toks[m.head].word
+    if noun in _UNCOUNTED:
+        return (1, True)
+    return (2, True) if noun in _plurals() or noun in _GROUP_NOUNS else (1, False)
+
+
+def _totals(toks: list[_Token], mentions: list[_Mention]) -> dict[str, tuple[str, _Mention, _Mention]]:
+    """Per label whose number the caption states: the total it names, with its first and last counted mention.
+
+    "Two men and a woman" names three people, so its count is checked as 3,
+    not as the 2 of "two men". A total is stated when one of the label's
+    mentions says how many (a number, a group, a plural); the other mentions
+    add one each ("a woman"), or at least two (a plural), and one that names
+    someone already counted ("the men") adds nothing. The value is ``"n"``
+    for exactly n, ``"n+"`` for at least n.
+    """
+    by_label: dict[str, list[_Mention]] = {}
+    for m in mentions:
+        if not m.negated and m.label not in _UNCOUNTED_LABELS:
+            by_label.setdefault(m.label, []).append(m)
+    out = {}
+    for label, ms in by_label.items():
+        if not any(m.count for m in ms):
+            continue
+        parts = [(m, _how_many(toks, m, ms[:i])) for i, m in enumerate(ms)]
+        parts = [(m, p) for m, p in parts if p is not None]
+        if len(parts) == 1:
+            out[label] = (parts[0][0].count, parts[0][0], parts[0][0])
+            continue
+        n, open_ended = sum(p[0] for _, p in parts), any(p[1] for _, p in parts)
+        out[label] = (f"{n}+" if open_ended else str(n), parts[0][0], parts[-1][0])
+    return out
+
+
 def parse_claims(text: str) -> tuple[Statement, ...]:
     """The claims a caption makes, in the order it makes them.
 
@@ -376,6 +421,7 @@ def parse_claims(text: str) -> tuple[Statement, ...]:
     toks = _tokenize(text)
     mentions = _mentions(toks)
     claimed = {k for m in mentions for k in m.colors}
+    counted = _totals(toks, mentions)
     out: list[Statement] = []
     labels: set[str] = set()
     said: set[tuple[str, str, str]] = set()  # (kind, label, value) already claimed
@@ -392,8 +438,10 @@ def parse_claims(text: str) -> tuple[Statement, ...]:
         if m.label not in labels:
             labels.add(m.label)
             add(Statement("object", span, start, m.label, "", "", toks[m.head].word))
-        if m.count:
-            add(Statement("count", span, start, m.label, m.count, "", toks[m.head].word))
+        if m.label in counted and m is counted[m.label][1]:
+            total, first, last = counted[m.label]
+            count_span, count_start = _span(text, toks, first.first, last.end - 1)
+            add(Statement("count", count_span, count_start, m.label, total, "", toks[m.head].word))
         for k in m.colors:
             for fam in _color_families(toks[k].word):
                 color_span, color_start = _span(text, toks, k, m.end - 1)

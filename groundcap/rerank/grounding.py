@@ -7,8 +7,10 @@ is judged against the image's :class:`~groundcap.records.Facts`:
   when it found no trace of it (no box, and no whole-image classifier label
   naming it). The detector's precision is about 87% and its recall lower, so
   only a class with no box at all counts as invented.
-- count: a stated number must match the boxes of that class (within a
-  quarter of it from four up, since crowds are undercounted); "a group of",
+- count: the number a caption names of a class, added up over all its
+  mentions ("two men and a woman" are three people), must match the boxes
+  of that class (within a quarter of it from four up, since crowds are
+  undercounted); "a group of",
   "several" and plural nouns need two or more, and one box leaves them
   unverifiable (a group is often partly missed).
 - color: some measured color of some box of that class must be in the
@@ -94,10 +96,11 @@ def _check_count(s: Statement, dets: Sequence[Detection]) -> Claim:
     if not found:
         return Claim("count", s.text, "unverifiable", f"no {s.label} detected")
     evidence, subject = _detected(s.label, dets), dets[0].instance_id
-    if s.value == "2+":
-        verdict = "supported" if found >= 2 else "unverifiable"
-        return Claim("count", s.text, verdict, evidence + ("" if found >= 2 else "; a group may be partly missed"),
-                     subject)
+    if s.value.endswith("+"):
+        least = int(s.value[:-1])
+        verdict = "supported" if found >= least else "unverifiable"
+        return Claim("count", s.text, verdict,
+                     evidence + ("" if found >= least else "; a group may be partly missed"), subject)
     stated = int(s.value)
     verdict = "supported" if abs(found - stated) <= stated // 4 else "contradicted"
     return Claim("count", s.text, verdict, f"{evidence}; the caption says {stated}", subject)
@@ -340,24 +343,29 @@ class GroundingScorer(Scorer):
     Args:
         contradiction_weight: ``w`` above.
         min_scene_confidence: Scene cues below this confidence are not used.
+        spatial: The thresholds the facts' relations were measured with
+            (``--facts.spatial.*``), so that "next to" and "far from" are
+            judged as the facts define them; the defaults when ``None``.
     """
 
     name = "grounding"
 
     def __init__(self, contradiction_weight: float = CONTRADICTION_WEIGHT,
-                 min_scene_confidence: float = MIN_SCENE_CONFIDENCE) -> None:
+                 min_scene_confidence: float = MIN_SCENE_CONFIDENCE, spatial: SpatialConfig | None = None) -> None:
         if not (math.isfinite(contradiction_weight) and contradiction_weight > 0):
             raise ValueError(f"contradiction_weight must be positive, got {contradiction_weight}")
         if not 0.0 <= min_scene_confidence <= 1.0:
             raise ValueError(f"min_scene_confidence must be in [0, 1], got {min_scene_confidence}")
         self.contradiction_weight = contradiction_weight
         self.min_scene_confidence = min_scene_confidence
+        self.spatial = spatial or SpatialConfig()
 
     def score(self, image, facts, candidates):
         return self.score_with_claims(image, facts, candidates)[0]
 
     def score_with_claims(self, image, facts, candidates):
-        claims = [check_claims(facts, c.text, min_scene_confidence=self.min_scene_confidence) if c.usable else ()
+        claims = [check_claims(facts, c.text, min_scene_confidence=self.min_scene_confidence, spatial=self.spatial)
+                  if c.usable else ()
                   for c in candidates]
         scores = [grounding_score(cl, self.contradiction_weight) if c.usable else None
                   for c, cl in zip(candidates, claims)]

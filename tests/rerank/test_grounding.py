@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import pytest
 
+from groundcap.config import RerankConfig, SpatialConfig
 from groundcap.records import (
     Candidate, ContextLabel, Detection, Facts, ImageInfo, NamedColor, ObjectColor, Relation, Scene, SceneCue,
 )
-from groundcap.rerank import LogprobScorer, Scorer, create_scorer, list_scorers, rank
+from groundcap.rerank import LogprobScorer, Scorer, create_scorer, create_scorers, list_scorers, rank
 from groundcap.rerank.grounding import GroundingScorer, check_claims, grounding_score
 
 SIZE = (1000, 800)
@@ -66,6 +67,20 @@ def day(confidence: float) -> Scene:
         ("A man.", facts(*PEOPLE), [("object", "A man", "supported")]),
         ("A lone man.", facts(*PEOPLE), [("object", "A lone man", "supported"), ("count", "A lone man", "contradicted")]),
         ("Two cats.", facts(DOG), [("object", "Two cats", "contradicted"), ("count", "Two cats", "unverifiable")]),
+        # counts add up every mention of a class: two men and a woman are three people (the zidane sample)
+        ("Two men and a woman.", facts(*PEOPLE[:2]), [("object", "Two men", "supported"),
+                                                      ("count", "Two men and a woman", "contradicted")]),
+        ("Two men and a woman.", facts(*PEOPLE), [("object", "Two men", "supported"),
+                                                  ("count", "Two men and a woman", "supported")]),
+        ("A woman and her two children.", facts(*PEOPLE), [("object", "A woman", "supported"),
+                                                           ("count", "A woman and her two children", "supported")]),
+        ("People watch a man.", facts(*PEOPLE[:2]), [("object", "People", "supported"),
+                                                     ("count", "People watch a man", "unverifiable")]),
+        ("People watch a man.", facts(*PEOPLE), [("object", "People", "supported"),
+                                                 ("count", "People watch a man", "supported")]),
+        # ... and a definite mention of the same noun names someone already counted
+        ("Two men talk and the men laugh.", facts(*PEOPLE[:2]), [("object", "Two men", "supported"),
+                                                                 ("count", "Two men", "supported")]),
         # colors: same family, a far family, a near family, and nothing measured
         ("A black dog.", facts(DOG, colors=(colored("dog_1", "black"),)),
          [("object", "A black dog", "supported"), ("color", "black dog", "supported")]),
@@ -204,6 +219,18 @@ def test_scorer_default_reads_no_claims():
             return [1.0] * len(candidates)
 
     assert Constant().score_with_claims(None, facts(), [Candidate("A dog.")]) == ([1.0], None)
+
+
+def test_relations_are_judged_by_the_facts_spatial_thresholds():
+    """--facts.spatial.near reaches the claim check: a 300 px gap is "next to" at near=0.3 (384 px), not at 0.08."""
+    image, candidates = facts(MAN, DOG), [Candidate("A man next to a dog.")]
+    rerank = RerankConfig(scorers=("grounding",), weights=(1.0,))
+    verdicts = {}
+    for near in (0.08, 0.3):
+        (scorer,) = create_scorers(rerank, SpatialConfig(near=near))
+        _, (claims,) = scorer.score_with_claims(None, image, candidates)
+        verdicts[near] = [c.verdict for c in claims if c.kind == "relation"]
+    assert verdicts == {0.08: ["unverifiable"], 0.3: ["supported"]}
 
 
 def test_registry_creates_the_grounding_scorer():
