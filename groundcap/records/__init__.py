@@ -13,6 +13,7 @@ True
 """
 
 from groundcap.records.captions import CANDIDATE_STATUSES, CLAIM_KINDS, CLAIM_VERDICTS, Candidate, CaptionResult, Claim
+from groundcap.records.neighbours import Neighbour
 from groundcap.records.facts import (
     PREDICATES, ContextLabel, Detection, Facts, ImageInfo, NamedColor, ObjectColor, OcrResult, Posture, Relation,
     Scene, SceneCue,
@@ -21,5 +22,5 @@ from groundcap.records.facts import (
 __all__ = [
     "PREDICATES", "ImageInfo", "Detection", "NamedColor", "ObjectColor", "Relation", "SceneCue", "Scene",
     "ContextLabel", "Posture", "OcrResult", "Facts", "CANDIDATE_STATUSES", "Candidate", "CaptionResult",
-    "CLAIM_KINDS", "CLAIM_VERDICTS", "Claim",
+    "CLAIM_KINDS", "CLAIM_VERDICTS", "Claim", "Neighbour",
 ]
