@@ -15,10 +15,21 @@ from groundcap.detect.base import Detector, RawBoxes
 from groundcap.detect.coco import coco90_to_label
 from groundcap.errors import ModelLoadError
 
-__all__ = ["SSDMobileNetV2"]
+__all__ = ["SSDMobileNetV2", "opencv_fix"]
 
 GRAPH = "frozen_inference_graph.pb"
 GRAPH_CONFIG = "ssd_mobilenet_v2_coco_2018_03_29.pbtxt"
+
+
+def opencv_fix(version: str) -> str:
+    """The one sentence a user sees when their OpenCV can't read the SSD graph.
+
+    >>> opencv_fix("5.1.0")[:60]
+    'OpenCV 5.1.0 has no TensorFlow importer (OpenCV 5 removed cv'
+    """
+    return (f"OpenCV {version} has no TensorFlow importer (OpenCV 5 removed cv2.dnn.readNetFromTensorflow), so the "
+            "SSD detector can't load; install OpenCV 4: pip install 'opencv-python-headless>=4.8,<5' "
+            "'opencv-python>=4.8,<5' (or install groundcap with its constraints file, see the README)")
 
 
 class SSDMobileNetV2(Detector):
@@ -37,6 +48,8 @@ class SSDMobileNetV2(Detector):
         super().__init__(config)
         import cv2
 
+        if not hasattr(cv2.dnn, "readNetFromTensorflow"):
+            raise ModelLoadError(opencv_fix(cv2.__version__))
         try:
             self._net = cv2.dnn.readNetFromTensorflow(str(shipped_model(GRAPH)), str(shipped_model(GRAPH_CONFIG)))
         except cv2.error as e:

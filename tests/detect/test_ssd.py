@@ -46,3 +46,18 @@ def test_blank_image_has_no_detections(ssd):
 
 def test_deterministic(ssd, bus_rgb):
     assert ssd.detect(bus_rgb) == ssd.detect(bus_rgb)
+
+
+@pytest.mark.parametrize("command", ["facts", "caption"])
+def test_an_opencv_without_the_tensorflow_importer_is_one_clear_line(command, monkeypatch, capsys, bus_path):
+    """OpenCV 5 dropped readNetFromTensorflow: the user gets the version found and the fix, not a traceback."""
+    import cv2
+
+    from groundcap.cli import main
+
+    monkeypatch.delattr(cv2.dnn, "readNetFromTensorflow")
+    monkeypatch.setattr(cv2, "__version__", "5.1.0")
+    assert main([command, str(bus_path), "--generate.generator", "template"][:2 if command == "facts" else 4]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err
+    assert "OpenCV 5.1.0 has no TensorFlow importer" in err and "'opencv-python-headless>=4.8,<5'" in err
