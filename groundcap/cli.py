@@ -267,6 +267,12 @@ def _clip_parsers(sub: argparse._SubParsersAction) -> None:
     add_search_parser(sub)
 
 
+def _doctor_parser(sub: argparse._SubParsersAction) -> None:
+    from groundcap.doctor import add_doctor_parser
+
+    add_doctor_parser(sub)
+
+
 def _batch_parsers(sub: argparse._SubParsersAction) -> None:
     from groundcap.batch_cli import add_run_parser
     from groundcap.report import add_report_parser
@@ -277,7 +283,7 @@ def _batch_parsers(sub: argparse._SubParsersAction) -> None:
 
 _SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _facts_parser, _caption_parser, _batch_parsers, _build_sft_parser, _train_llm_parser, _clip_parsers,
-    _eval_parser, _list_parser)
+    _eval_parser, _list_parser, _doctor_parser)
 
 
 def make_parser() -> argparse.ArgumentParser:
