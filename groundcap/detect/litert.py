@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from groundcap.assets import shipped_model
+from groundcap.assets import native_stderr_silenced, shipped_model
 from groundcap.errors import ModelLoadError
 
 __all__ = ["TfliteModel"]
@@ -31,11 +31,11 @@ class TfliteModel:
             raise ModelLoadError("LiteRT is missing: pip install ai-edge-litert") from e
         import warnings
 
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), native_stderr_silenced():
             warnings.simplefilter("ignore")  # the "debugging only" note for keep_tensors
             self._interp = Interpreter(str(shipped_model(filename)), num_threads=1,
                                        experimental_preserve_all_tensors=keep_tensors)
-        self._interp.allocate_tensors()
+            self._interp.allocate_tensors()  # where the XNNPACK delegate announces itself
         inp = self._interp.get_input_details()[0]
         self._input_index = inp["index"]
         self.input_shape = tuple(int(v) for v in inp["shape"][1:3])  # (h, w)

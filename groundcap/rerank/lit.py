@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from groundcap.assets import cache_dir
+from groundcap.assets import cache_dir, quiet_model_loading
 from groundcap.errors import ConfigError, ModelLoadError
 from groundcap.rerank.models import ImageTextModel, resolve_device
 
@@ -114,8 +114,9 @@ class TextFeatures:
         folder = minilm_dir()
         self.device = resolve_device(device)
         self.batch_size = batch_size
-        self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        self._model = AutoModel.from_pretrained(str(folder)).to(self.device).eval()
+        with quiet_model_loading():
+            self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
+            self._model = AutoModel.from_pretrained(str(folder)).to(self.device).eval()
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         out = [np.zeros((0, self.dim), dtype=np.float32)]

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from groundcap.assets import cache_dir
+from groundcap.assets import cache_dir, quiet_model_loading
 from groundcap.config import GenerateConfig
 from groundcap.errors import ModelLoadError
 from groundcap.llm_finetune.adapters import adapter_label, resolve_adapter
@@ -50,15 +50,16 @@ def embedded_model_dir() -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     print(f"groundcap: converting the embedded SmolLM2 (GGUF) to {target} — once, about 20 s", file=sys.stderr)
-    tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=_GGUF)
-    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=_GGUF, dtype=torch.float32)
-    quantizer = getattr(model, "hf_quantizer", None)
-    if quantizer is not None:  # de-quantized already; drop the GGUF config so it saves as plain fp32
-        quantizer.remove_quantization_config(model)
-    # Written aside and renamed, so a killed conversion never leaves a half copy.
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+    with quiet_model_loading():
+        tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=_GGUF)
+        model = AutoModelForCausalLM.from_pretrained(src, gguf_file=_GGUF, dtype=torch.float32)
+        quantizer = getattr(model, "hf_quantizer", None)
+        if quantizer is not None:  # de-quantized already; drop the GGUF config so it saves as plain fp32
+            quantizer.remove_quantization_config(model)
+        # Written aside and renamed, so a killed conversion never leaves a half copy.
+        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     try:
         tmp.replace(target)
     except OSError:  # another process finished first
@@ -81,8 +82,10 @@ def load_causal_lm(name: str, *, adapter: str | None = None, device: str = "cpu"
 
     path = embedded_model_dir() if name in ("", EMBEDDED_MODEL) else name
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, trust_remote_code=trust_remote_code)
+        with quiet_model_loading():
+            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32,
+                                                         trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"could not load the language model {name!r}: {e}") from e
     if adapter:
@@ -92,7 +95,8 @@ def load_causal_lm(name: str, *, adapter: str | None = None, device: str = "cpu"
             from peft import PeftModel
         except ImportError as e:
             raise ModelLoadError("LoRA adapters need peft: pip install peft") from e
-        model = PeftModel.from_pretrained(model, adapter)
+        with quiet_model_loading():
+            model = PeftModel.from_pretrained(model, adapter)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device != "cpu":
