@@ -79,3 +79,25 @@ def test_caption_json_record(bus_path, capsys):
 def test_caption_unknown_generator_is_a_usage_error(capsys):
     assert main(["caption", "x.jpg", "--generator", "nope"]) == 2
     assert "unknown generator" in capsys.readouterr().err
+
+
+@pytest.mark.models
+def test_a_caption_and_a_run_print_no_library_warnings(bus_path, tmp_path):
+    """The default path (SSD, EfficientNet, the embedded SmolLM2 + LoRA, the grounding and CLIP heads) is quiet."""
+    import shutil
+    import subprocess
+    import sys
+
+    from groundcap.llm_finetune.generators.hf import embedded_model_dir
+
+    embedded_model_dir()  # the one-time conversion announces itself; it is not what this test is about
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(bus_path, images / "bus.jpg")
+    for argv in (["caption", str(bus_path), "-n", "2"],
+                 ["run", str(images), "--out", str(tmp_path / "out"), "-n", "2", "--output.progress", "false"]):
+        done = subprocess.run([sys.executable, "-m", "groundcap.cli", *argv], capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+        noise = [ln for ln in done.stderr.splitlines() if ln.strip()]
+        assert noise == [], noise
