@@ -27,7 +27,7 @@ from groundcap.errors import ConfigError
 from groundcap.facts import FactsExtractor
 from groundcap.llm_finetune.generators import create_generator
 from groundcap.llm_finetune.generators.template import template_caption
-from groundcap.llm_finetune.prompts import PromptTemplate, load_template
+from groundcap.llm_finetune.prompts import PromptTemplate, load_template, tidy_caption
 from groundcap.records import Candidate, CaptionResult, Facts
 from groundcap.rerank import create_scorers, rank
 
@@ -96,7 +96,7 @@ class Captioner:
             raise ValueError("few_shot needs examples: pass --examples captions.jsonl (its train split is used)")
         train = [it for it in read_captions_jsonl(pc.examples) if it.split == "train"]
         chosen = random.Random(self.config.generate.seed).sample(train, min(pc.few_shot, len(train)))
-        return tuple((self.extractor.extract(it.path), _tidy_reference(it.captions[0])) for it in chosen)
+        return tuple((self.extractor.extract(it.path), tidy_caption(it.captions[0])) for it in chosen)
 
     def _tick(self, stage: str, start: float, call: dict[str, float]) -> float:
         now = time.perf_counter()
@@ -224,14 +224,6 @@ def choose(candidates: Sequence[Candidate], scorers: Sequence[Any], weights: Seq
         else:
             status, detail = "fallback", f"every candidate was unusable ({why})"
     return CaptionResult(ranked[0].text, 0, tuple(ranked), facts, status=status, detail=detail)
-
-
-def _tidy_reference(caption: str) -> str:
-    """Flickr references end with " ." and may start lower-case; make them sentences."""
-    text = " ".join(caption.replace(" .", ".").replace(" ,", ",").split()).strip()
-    if text and not text.endswith((".", "!", "?")):
-        text += "."
-    return text[:1].upper() + text[1:]
 
 
 def _with_adapter_defaults(config: CaptionConfig) -> CaptionConfig:

@@ -35,11 +35,12 @@ from typing import Any, Mapping, Sequence
 
 from groundcap.errors import ConfigError
 from groundcap.llm_finetune.prompt import Prompt
-from groundcap.records import Facts
+from groundcap.records import Facts, Neighbour
 
 __all__ = [
     "BUILTIN_TEMPLATES", "STYLES", "PRIOR_LINE", "MAX_PRIOR_CHARS", "PromptTemplate", "load_template",
-    "alpaca_instruction", "alpaca_input", "alpaca_text", "clean_prior",
+    "alpaca_instruction", "alpaca_input", "alpaca_text", "clean_prior", "NEIGHBOURS_LINE", "neighbour_text",
+    "tidy_caption",
 ]
 
 #: Names :func:`load_template` resolves from package data.
@@ -59,6 +60,9 @@ DESCRIPTION_STYLES = {
 
 #: How a prior (manual) caption joins the facts.
 PRIOR_LINE = "Existing caption (keep what it says that agrees with the facts): {prior}"
+
+#: What introduces the captions of the datastore's nearest photos (SmallCap's "similar images show").
+NEIGHBOURS_LINE = "Captions of similar photos (use only what the facts allow):"
 
 #: A longer prior is cut at a word boundary to at most this many characters.
 MAX_PRIOR_CHARS = 500
@@ -208,12 +212,39 @@ def alpaca_instruction(style: str = "short") -> str:
     return f"{_builtin('alpaca').instruction} {STYLES[style]}"
 
 
-def alpaca_input(facts: Facts, prior: str | bytes | None = None, context_labels: bool = False) -> str:
-    """The Alpaca ``### Input`` text: the facts in English, then the prior caption if any."""
+def tidy_caption(caption: str) -> str:
+    """A Flickr-style reference (" ." before the stop, maybe lower-case) as a sentence.
+
+    >>> tidy_caption("a dog runs , jumps .")
+    'A dog runs, jumps.'
+    """
+    text = " ".join(caption.replace(" .", ".").replace(" ,", ",").split()).strip()
+    if text and not text.endswith((".", "!", "?")):
+        text += "."
+    return text[:1].upper() + text[1:]
+
+
+def neighbour_text(neighbours: Sequence[Neighbour]) -> str:
+    """The retrieved captions as prompt lines: one caption per neighbour, nearest first.
+
+    >>> print(neighbour_text([Neighbour("a.jpg", ("a dog runs in snow .",), 0.8)]))
+    Captions of similar photos (use only what the facts allow):
+    - A dog runs in snow.
+    """
+    lines = [f"- {tidy_caption(clean_prior(n.captions[0]) or '')}" for n in neighbours if clean_prior(n.captions[0])]
+    return "\n".join([NEIGHBOURS_LINE, *lines]) if lines else ""
+
+
+def alpaca_input(facts: Facts, prior: str | bytes | None = None, context_labels: bool = False,
+                 neighbours: Sequence[Neighbour] = ()) -> str:
+    """The Alpaca ``### Input`` text: the facts in English, then the prior caption and the neighbours' captions."""
     text = facts.describe(context=context_labels)
     cleaned = clean_prior(prior)
     if cleaned:
         text += "\n" + PRIOR_LINE.format(prior=cleaned)
+    retrieved = neighbour_text(neighbours)
+    if retrieved:
+        text += "\n" + retrieved
     return text
 
 
@@ -321,7 +352,7 @@ class PromptTemplate:
 
     def render(self, facts: Facts, *, prior: str | bytes | None = None, style: str = "short",
                examples: Sequence[tuple[Facts, str]] = (), cot_example: tuple[Facts, str] | None = None,
-               context_labels: bool = False) -> Prompt:
+               context_labels: bool = False, neighbours: Sequence[Neighbour] = ()) -> Prompt:
         """Renders the prompt for one image; the same inputs give the same prompt.
 
         Args:
@@ -332,6 +363,8 @@ class PromptTemplate:
             cot_example: ``(facts of cot_image_path(), explanation)``; required
                 exactly when the template has a ``cot_prompt``.
             context_labels: Include the classifier's context labels in the facts.
+            neighbours: Photos like this one from a caption datastore; one
+                caption of each goes under the facts, nearest first.
 
         Raises:
             ValueError: on an unknown style, a missing or unexpected
@@ -344,7 +377,7 @@ class PromptTemplate:
                 "has a cot_prompt: pass cot_example=(facts of cot_image_path(), explanation)"
                 if self.cot_prompt is not None else "has no cot_prompt, so cot_example must be None"))
         shots = [(alpaca_input(f, None, context_labels), " ".join(str(c).split())) for f, c in examples]
-        query = alpaca_input(facts, prior, context_labels)
+        query = alpaca_input(facts, prior, context_labels, neighbours)
         if self.kind == "alpaca":
             return self._alpaca(shots, query, style)
         if self.kind == "chat":

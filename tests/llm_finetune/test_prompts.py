@@ -343,3 +343,19 @@ def test_cot_example_goes_first_in_the_user_message(tmp_path):
         template.render(DOG)
     with pytest.raises(ValueError, match="cot_example"):
         load_template("chat").render(DOG, cot_example=(CAT, "why"))
+
+
+def test_neighbours_go_under_the_facts_and_leave_other_prompts_alone():
+    from groundcap.llm_finetune.prompts import NEIGHBOURS_LINE
+    from groundcap.records import Detection, Facts, ImageInfo, Neighbour
+
+    facts = Facts(ImageInfo(640, 480, "0" * 64), (Detection("dog", "dog_1", (10, 200, 300, 470), 0.9, (640, 480)),))
+    near = (Neighbour("a.jpg", ("a dog runs through the snow .", "two dogs ."), 0.8),
+            Neighbour("b.jpg", ("A black dog jumps\x07 over a log", "x"), 0.7))
+    for name in ("alpaca", "chat"):
+        template = load_template(name)
+        plain = template.render(facts)
+        with_near = template.render(facts, neighbours=near)
+        text = with_near.messages[-1][1]
+        assert f"Objects: a dog.\n{NEIGHBOURS_LINE}\n- A dog runs through the snow.\n- A black dog jumps over a log." in text
+        assert template.render(facts, neighbours=()) == plain and NEIGHBOURS_LINE not in plain.messages[-1][1]
