@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from groundcap.records import Candidate, Claim, Facts
+from groundcap.records import Candidate, Claim, Facts, Neighbour
 
 __all__ = ["Scorer", "LogprobScorer", "rank"]
 
@@ -39,6 +39,16 @@ class Scorer(abc.ABC):
         """
         return self.score(image, facts, candidates), None
 
+    def score_in_context(self, image: np.ndarray | None, facts: Facts, candidates: Sequence[Candidate],
+                         neighbours: Sequence[Neighbour] = ()
+                         ) -> tuple[list[float | None], list[tuple[Claim, ...]] | None]:
+        """:meth:`score_with_claims`, given also the photos a caption datastore found near this one.
+
+        Only scorers that compare with the neighbours' captions override it;
+        the others ignore ``neighbours``.
+        """
+        return self.score_with_claims(image, facts, candidates)
+
 
 class LogprobScorer(Scorer):
     """The generator's own mean token log-probability: how sure the LLM was."""
@@ -50,8 +60,11 @@ class LogprobScorer(Scorer):
 
 
 def rank(candidates: Sequence[Candidate], scorers: Sequence[Scorer], weights: Sequence[float],
-         image: np.ndarray | None, facts: Facts) -> list[Candidate]:
+         image: np.ndarray | None, facts: Facts, neighbours: Sequence[Neighbour] = ()) -> list[Candidate]:
     """Scores and orders candidates.
+
+    ``neighbours`` are the datastore photos retrieved for this image, for
+    the scorers that compare candidates with their captions.
 
     Each comes back with ``scores`` and ``total`` set, and with ``claims``
     set when a scorer judged claims (those of every such scorer, in scorer
@@ -59,7 +72,7 @@ def rank(candidates: Sequence[Candidate], scorers: Sequence[Scorer], weights: Se
     """
     if len(weights) != len(scorers):
         raise ValueError(f"{len(scorers)} scorers but {len(weights)} weights")
-    judged = [s.score_with_claims(image, facts, candidates) for s in scorers]
+    judged = [s.score_in_context(image, facts, candidates, neighbours) for s in scorers]
     per_scorer = [vals for vals, _ in judged]
     per_claims = [claims for _, claims in judged if claims is not None]
     scored = []

@@ -52,26 +52,58 @@ def ngram_agreement(a: str, b: str, max_n: int = 4) -> float:
 
 
 class ConsensusScorer(Scorer):
-    """Each usable candidate's mean n-gram agreement with the other usable ones.
+    """Each usable candidate's mean n-gram agreement with the other usable ones, and with retrieved captions.
+
+    Without neighbours this is MBR over the image's own candidates. Given the
+    photos a caption datastore found near this one (:meth:`score_in_context`),
+    the captions people wrote for them join as references: the score is
+    ``(1 - r) * agreement with the other candidates + r * agreement with the
+    retrieved captions``, the consensus idea of Devlin et al. (2015) applied to
+    the LLM's candidates.
 
     Args:
         max_n: Longest n-gram compared.
         min_candidates: Below this many usable candidates there is no
-            consensus to measure, and every score is ``None``.
+            consensus among them; without neighbours every score is then ``None``,
+            with neighbours only the retrieved captions are compared.
+        retrieved_weight: ``r`` above, in [0, 1].
+
+    >>> from groundcap.records import Neighbour
+    >>> snow = [Neighbour("a.jpg", ("a dog runs through the snow .", "a dog in snow ."), 0.8)]
+    >>> cands = [Candidate("a dog runs on the grass"), Candidate("a dog runs through the snow")]
+    >>> [round(s, 2) for s in ConsensusScorer().score_in_context(None, None, cands, snow)[0]]
+    [0.25, 0.61]
     """
 
     name = "consensus"
 
-    def __init__(self, max_n: int = 4, min_candidates: int = 3) -> None:
+    def __init__(self, max_n: int = 4, min_candidates: int = 3, retrieved_weight: float = 0.5) -> None:
+        if not 0.0 <= retrieved_weight <= 1.0:
+            raise ValueError(f"retrieved_weight must be in [0, 1], got {retrieved_weight}")
         self.max_n = max_n
         self.min_candidates = min_candidates
+        self.retrieved_weight = retrieved_weight
 
     def score(self, image, facts, candidates: Sequence[Candidate]) -> list[float | None]:
+        return self.score_in_context(image, facts, candidates, ())[0]
+
+    def score_in_context(self, image, facts, candidates: Sequence[Candidate], neighbours=()):
         usable = [i for i, c in enumerate(candidates) if c.usable]
-        if len(usable) < self.min_candidates:
-            return [None] * len(candidates)
+        references = [c for n in neighbours for c in n.captions]
+        among = len(usable) >= self.min_candidates
         out: list[float | None] = [None] * len(candidates)
+        if not among and not references:
+            return out, None
         for i in usable:
-            others = [ngram_agreement(candidates[i].text, candidates[j].text, self.max_n) for j in usable if j != i]
-            out[i] = sum(others) / len(others)
-        return out
+            parts, weights = [], []
+            if among:
+                others = [ngram_agreement(candidates[i].text, candidates[j].text, self.max_n)
+                          for j in usable if j != i]
+                parts.append(sum(others) / len(others))
+                weights.append(1.0 - self.retrieved_weight if references else 1.0)
+            if references:
+                refs = [ngram_agreement(candidates[i].text, r, self.max_n) for r in references]
+                parts.append(sum(refs) / len(refs))
+                weights.append(self.retrieved_weight if among else 1.0)
+            out[i] = sum(p * w for p, w in zip(parts, weights))
+        return out, None
