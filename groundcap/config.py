@@ -32,6 +32,7 @@ __all__ = [
     "PromptConfig",
     "GenerateConfig",
     "RerankConfig",
+    "RetrieveConfig",
     "CaptionConfig",
     "OutputConfig",
     "RunConfig",
@@ -148,11 +149,25 @@ class RerankConfig:
 
 
 @dataclass(frozen=True)
+class RetrieveConfig:
+    datastore: str = _f("none", "Caption datastore whose nearest photos' captions join the prompt and the ranking: "
+                                "embedded (Flickr8k train, shipped), none, or a `groundcap datastore build` folder.")
+    neighbours: int = _f(5, "Nearest datastore photos retrieved per image.")
+
+    def __post_init__(self) -> None:
+        if not self.datastore:
+            raise ValueError("datastore must be embedded, none or a folder")
+        if not 1 <= self.neighbours <= 100:
+            raise ValueError(f"neighbours must be between 1 and 100, got {self.neighbours}")
+
+
+@dataclass(frozen=True)
 class CaptionConfig:
     facts: FactsConfig = field(default_factory=FactsConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     rerank: RerankConfig = field(default_factory=RerankConfig)
+    retrieve: RetrieveConfig = field(default_factory=RetrieveConfig)
 
 
 #: Output formats of ``groundcap run`` (Parquet shards are always written: they are the run's record).

@@ -28,7 +28,7 @@ from groundcap.facts import FactsExtractor
 from groundcap.llm_finetune.generators import create_generator
 from groundcap.llm_finetune.generators.template import template_caption
 from groundcap.llm_finetune.prompts import PromptTemplate, load_template, tidy_caption
-from groundcap.records import Candidate, CaptionResult, Facts
+from groundcap.records import Candidate, CaptionResult, Facts, Neighbour
 from groundcap.rerank import create_scorers, rank
 
 __all__ = ["Captioner", "Proposal", "read_sidecar_caption"]
@@ -42,17 +42,22 @@ class Proposal:
         prompt: The prompt text the generator saw.
         candidates: The generator's candidates, unranked; a failed generator
             call leaves one ``error`` candidate saying why.
+        neighbours: The datastore photos whose captions the prompt showed,
+            which the ranking compares the candidates with.
     """
 
     prompt: str
     candidates: tuple[Candidate, ...]
+    neighbours: tuple[Neighbour, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"prompt": self.prompt, "candidates": [c.to_dict() for c in self.candidates]}
+        return {"prompt": self.prompt, "candidates": [c.to_dict() for c in self.candidates],
+                "neighbours": [n.to_dict() for n in self.neighbours]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Proposal:
-        return cls(d["prompt"], tuple(Candidate.from_dict(c) for c in d["candidates"]))
+        return cls(d["prompt"], tuple(Candidate.from_dict(c) for c in d["candidates"]),
+                   tuple(Neighbour.from_dict(n) for n in d.get("neighbours") or ()))
 
 
 class Captioner:
@@ -77,6 +82,7 @@ class Captioner:
             raise ConfigError("few-shot examples are captions, not JSON: use few_shot 0 with the metadata template")
         self.generator = generator or create_generator(self.config.generate)
         self.scorers = create_scorers(self.config.rerank, self.config.facts.spatial)
+        self.datastore = _open_datastore(self.config.retrieve.datastore)
         self.timings: dict[str, float] = {}
         self._examples = self._load_examples() if pc.few_shot > 0 else ()
         self._cot = None
@@ -148,14 +154,31 @@ class Captioner:
     def caption_facts(self, arrays: Sequence[np.ndarray | None], facts: Sequence[Facts],
                       priors: Sequence[str | bytes | None], *, _call: dict[str, float] | None = None
                       ) -> list[CaptionResult]:
-        """Prompt → generate → rank for facts that are already measured."""
+        """Retrieve → prompt → generate → rank for facts that are already measured."""
         call = {} if _call is None else _call
-        proposals = self.propose(facts, priors, _call=call)
+        neighbours = self.retrieve(arrays, _call=call)
+        proposals = self.propose(facts, priors, neighbours=neighbours, _call=call)
         return self.decide(arrays, facts, proposals, _call=call)
 
+    def retrieve(self, arrays: Sequence[np.ndarray | None], *, _call: dict[str, float] | None = None
+                 ) -> list[tuple[Neighbour, ...]]:
+        """The nearest datastore photos of each image (none without a datastore or an image array)."""
+        if self.datastore is None:
+            return [() for _ in arrays]
+        call = {} if _call is None else _call
+        t = time.perf_counter()
+        k = self.config.retrieve.neighbours
+        out = [tuple(self.datastore.neighbours(a, k)) if a is not None else () for a in arrays]
+        self._tick("retrieve", t, call)
+        return out
+
     def propose(self, facts: Sequence[Facts], priors: Sequence[str | bytes | None], *,
+                neighbours: Sequence[Sequence[Neighbour]] | None = None,
                 _call: dict[str, float] | None = None) -> list[Proposal]:
         """The prompt and the N candidates of each image (the generation step, alone).
+
+        ``neighbours`` (from :meth:`retrieve`, one tuple per image) put the
+        captions of similar photos into each prompt.
 
         A failing generator call does not raise: each image gets one ``error``
         candidate saying why, which :func:`choose` turns into an ``error`` result.
@@ -163,9 +186,10 @@ class Captioner:
         call = {} if _call is None else _call
         t = time.perf_counter()
         pc = self.config.prompt
+        near = [tuple(n) for n in neighbours] if neighbours is not None else [() for _ in facts]
         prompts = [self.template.render(f, prior=p, style=pc.style, examples=self._examples,
-                                        cot_example=self._cot, context_labels=pc.context_labels)
-                   for f, p in zip(facts, priors)]
+                                        cot_example=self._cot, context_labels=pc.context_labels, neighbours=n)
+                   for f, p, n in zip(facts, priors, near)]
         t = self._tick("prompt", t, call)
         try:
             candidates = self.generator.generate(prompts, self.config.generate.n, facts=list(facts))
@@ -174,18 +198,20 @@ class Captioner:
                                      source=self.generator.name)] for _ in prompts]
         self._tick("generate", t, call)
         tokenizer = getattr(self.generator, "tokenizer", None)
-        return [Proposal(prompt.as_text(tokenizer), tuple(cands)) for prompt, cands in zip(prompts, candidates)]
+        return [Proposal(prompt.as_text(tokenizer), tuple(cands), n)
+                for prompt, cands, n in zip(prompts, candidates, near)]
 
     def decide(self, arrays: Sequence[np.ndarray | None], facts: Sequence[Facts], proposals: Sequence[Proposal],
                *, _call: dict[str, float] | None = None) -> list[CaptionResult]:
         """Ranks each image's candidates and picks its caption (the rerank step, alone)."""
         call = {} if _call is None else _call
         t = time.perf_counter()
-        ranked = [choose(p.candidates, self.scorers, self.config.rerank.weights, array, f)
+        ranked = [choose(p.candidates, self.scorers, self.config.rerank.weights, array, f, p.neighbours)
                   for array, f, p in zip(arrays, facts, proposals)]
         self._tick("rerank", t, call)
         per_image = tuple((k, v / max(1, len(facts))) for k, v in call.items())
-        return [dataclasses.replace(r, prompt=p.prompt, models=self.models, timings=per_image)
+        return [dataclasses.replace(r, prompt=p.prompt, models=self.models, timings=per_image,
+                                    neighbours=p.neighbours)
                 for r, p in zip(ranked, proposals)]
 
     def rerank(self, results: Sequence[CaptionResult], arrays: Sequence[np.ndarray | None]) -> list[CaptionResult]:
@@ -198,20 +224,21 @@ class Captioner:
         for r, array in zip(results, arrays):
             cands = [dataclasses.replace(c, scores={}, total=None, claims=())
                      for c in r.candidates if c.status != "fallback"]
-            out.append(dataclasses.replace(choose(cands, self.scorers, self.config.rerank.weights, array, r.facts),
-                                           prompt=r.prompt, models=r.models, timings=r.timings))
+            chosen = choose(cands, self.scorers, self.config.rerank.weights, array, r.facts, r.neighbours)
+            out.append(dataclasses.replace(chosen, prompt=r.prompt, models=r.models, timings=r.timings,
+                                           neighbours=r.neighbours))
         return out
 
 
 def choose(candidates: Sequence[Candidate], scorers: Sequence[Any], weights: Sequence[float],
-           image: np.ndarray | None, facts: Facts) -> CaptionResult:
+           image: np.ndarray | None, facts: Facts, neighbours: Sequence[Neighbour] = ()) -> CaptionResult:
     """Ranks one image's candidates and picks the best; the template sentence when none is usable.
 
     The status is ``fallback`` when the model answered but nothing was usable,
     and ``error`` when every candidate is a generator failure (an endpoint
     that never answered): that image failed and is worth retrying.
     """
-    ranked = rank(candidates, scorers, weights, image, facts)
+    ranked = rank(candidates, scorers, weights, image, facts, neighbours)
     status, detail = "ok", ""
     if not ranked or not ranked[0].usable:
         why = "; ".join(sorted({f"{c.status}: {c.detail}" for c in ranked})) or "no candidates"
@@ -224,6 +251,15 @@ def choose(candidates: Sequence[Candidate], scorers: Sequence[Any], weights: Seq
         else:
             status, detail = "fallback", f"every candidate was unusable ({why})"
     return CaptionResult(ranked[0].text, 0, tuple(ranked), facts, status=status, detail=detail)
+
+
+def _open_datastore(setting: str) -> Any:
+    """The caption datastore a ``retrieve.datastore`` setting names, or ``None`` for ``none``."""
+    if setting == "none":
+        return None
+    from groundcap.datastore import open_datastore, resolve_datastore
+
+    return open_datastore(resolve_datastore(setting))
 
 
 def _with_adapter_defaults(config: CaptionConfig) -> CaptionConfig:

@@ -1,5 +1,6 @@
 """Captioner: facts -> prompt -> candidates -> ranking, on real photos with the shipped detector."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -174,3 +175,42 @@ def test_adapter_metadata_fills_in_base_model_and_template(tmp_path):
     captioner = Captioner(cfg, generator=Scripted([Completion("A bus.", -1.0)]))
     assert captioner.config.generate.model == "my-base"
     assert captioner.config.prompt.template == "chat"
+
+
+class NearStore:
+    """A datastore stand-in that always finds the same two photos."""
+
+    def __init__(self):
+        self.calls = []
+
+    def neighbours(self, image, k):
+        from groundcap.records import Neighbour
+
+        self.calls.append((image.shape, k))
+        return (Neighbour("a.jpg", ("a red bus stops on a city street .",), 0.9),
+                Neighbour("b.jpg", ("people wait by a bus .",), 0.8))[:k]
+
+
+def test_retrieved_captions_reach_the_prompt_the_ranking_and_the_result(bus_path):
+    from groundcap.config import RetrieveConfig
+
+    gen = Scripted([Completion("People standing by a bus.", -1.0, greedy=True),
+                    Completion("A red bus stops on a city street.", -1.0)])
+    config = dataclasses.replace(template_config(), rerank=RerankConfig(("consensus",), (1.0,)),
+                                 retrieve=RetrieveConfig(neighbours=2))
+    captioner = Captioner(config, generator=gen)
+    captioner.datastore = store = NearStore()
+    result = captioner.caption(bus_path)
+    assert store.calls == [((1080, 810, 3), 2)]
+    assert "- A red bus stops on a city street.\n- People wait by a bus." in gen.prompts[0].messages[-1][1]
+    assert [n.key for n in result.neighbours] == ["a.jpg", "b.jpg"]
+    assert result.caption == "A red bus stops on a city street."  # agrees with what people wrote of similar photos
+    assert "retrieve" in dict(result.timings)
+    assert CaptionResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+
+
+def test_no_datastore_means_no_retrieval(bus_path):
+    captioner = Captioner(template_config())
+    assert captioner.datastore is None
+    result = captioner.caption(bus_path)
+    assert result.neighbours == () and "Captions of similar photos" not in result.prompt

@@ -248,12 +248,18 @@ class GenerateActor(_Stage):
             config, rerank=dataclasses.replace(config.rerank, scorers=(), weights=())))
 
     def group(self, row: dict[str, Any]) -> dict[str, Any]:
-        todo = [p for p in map(_prepared, json.loads(row["inputs"])) if _captioned(p)]
+        group = [_prepared(d) for d in json.loads(row["inputs"])]
+        todo = [(p, data) for p, data in zip(group, row["images"]) if _captioned(p)]
         call: dict[str, float] = {}
         proposals = []
         if todo:
-            priors = [prior_of(p, self.captioner.config.prompt.prior) for p in todo]
-            proposals = self.captioner.propose([p.facts for p in todo], priors, _call=call)
+            priors = [prior_of(p, self.captioner.config.prompt.prior) for p, _ in todo]
+            neighbours = None
+            if self.captioner.datastore is not None:  # retrieval needs the pixels, as in the local engine
+                arrays = [load_image_bytes(data, p.item.path or p.item.source)[0] for p, data in todo]
+                neighbours = self.captioner.retrieve(arrays, _call=call)
+            proposals = self.captioner.propose([p.facts for p, _ in todo], priors, neighbours=neighbours,
+                                               _call=call)
         return {**row, "proposals": _dumps({"proposals": [p.to_dict() for p in proposals], "call": call,
                                             "models": dict(self.captioner.models)})}
 

@@ -13,11 +13,11 @@ True
 """
 
 from groundcap.records.captions import CANDIDATE_STATUSES, CLAIM_KINDS, CLAIM_VERDICTS, Candidate, CaptionResult, Claim
-from groundcap.records.neighbours import Neighbour
 from groundcap.records.facts import (
     PREDICATES, ContextLabel, Detection, Facts, ImageInfo, NamedColor, ObjectColor, OcrResult, Posture, Relation,
     Scene, SceneCue,
 )
+from groundcap.records.neighbours import Neighbour
 
 __all__ = [
     "PREDICATES", "ImageInfo", "Detection", "NamedColor", "ObjectColor", "Relation", "SceneCue", "Scene",

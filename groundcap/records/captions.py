@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from groundcap.records.facts import Facts
+from groundcap.records.neighbours import Neighbour
 
 __all__ = ["CANDIDATE_STATUSES", "CLAIM_KINDS", "CLAIM_VERDICTS", "Claim", "Candidate", "CaptionResult"]
 
@@ -138,6 +139,8 @@ class CaptionResult:
         models: Which models ran, by role.
         timings: Seconds per stage.
         detail: What went wrong, when something did.
+        neighbours: The caption datastore's photos nearest this image, whose
+            captions the prompt showed and the ranking compared with.
     """
 
     caption: str
@@ -149,9 +152,11 @@ class CaptionResult:
     models: tuple[tuple[str, str], ...] = ()
     timings: tuple[tuple[str, float], ...] = ()
     detail: str = ""
+    neighbours: tuple[Neighbour, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "candidates", tuple(self.candidates))
+        object.__setattr__(self, "neighbours", tuple(self.neighbours))
         if not 0 <= self.chosen < len(self.candidates):
             raise ValueError(f"chosen={self.chosen} is not a candidate index (have {len(self.candidates)})")
         if self.status not in ("ok", "fallback", "error"):
@@ -165,11 +170,12 @@ class CaptionResult:
         return {"caption": self.caption, "status": self.status, "chosen": self.chosen,
                 "candidates": [c.to_dict() for c in self.candidates], "facts": self.facts.to_dict(),
                 "prompt": self.prompt, "models": dict(self.models),
-                "timings": dict(self.timings), "detail": self.detail}
+                "timings": dict(self.timings), "detail": self.detail,
+                "neighbours": [n.to_dict() for n in self.neighbours]}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CaptionResult:
         return cls(d["caption"], d["chosen"], tuple(Candidate.from_dict(c) for c in d["candidates"]),
                    Facts.from_dict(d["facts"]), d.get("prompt", ""), d.get("status", "ok"),
                    tuple(d.get("models", {}).items()), tuple(d.get("timings", {}).items()),
-                   d.get("detail", ""))
+                   d.get("detail", ""), tuple(Neighbour.from_dict(n) for n in d.get("neighbours") or ()))
