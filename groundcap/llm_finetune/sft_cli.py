@@ -48,6 +48,12 @@ def add_build_sft_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     p.add_argument("--no-cache", action="store_true", help="Extract every image; read and write no cache.")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="Use a seeded sample of N images.")
     p.add_argument("--seed", type=int, default=0, help="Seed of --limit and of the 'sample' reference pick.")
+    p.add_argument("--datastore", default="none", metavar="NAME|DIR",
+                   help="Caption datastore whose nearest photos' captions go into each prompt: embedded, none "
+                        "(default) or a `groundcap datastore build` folder. A photo never retrieves itself.")
+    p.add_argument("--neighbours", type=int, default=5, metavar="K", help="Neighbours shown in each prompt.")
+    p.add_argument("--neighbour-pool", type=int, default=10, metavar="P",
+                   help="Train prompts show K of the P nearest, drawn per row (validation/test: the K nearest).")
     p.add_argument("--images-dir", default=None, metavar="DIR", help="captions.txt: the images' folder.")
     p.add_argument("--split-file", default=None, metavar="FILE", help="captions.txt: 'file_name,split' lines.")
     add_config_flags(p, FactsConfig)
@@ -80,8 +86,13 @@ def run_build_sft(args: argparse.Namespace) -> int:
     root = source_root(args.source)
     if not all(Path(os.path.abspath(it.path)).is_relative_to(root) for it in items):
         root = None  # images kept elsewhere (--images-dir): paths relative to their common folder
+    from groundcap.datastore import open_datastore, resolve_datastore
+
+    where = resolve_datastore(args.datastore)
+    datastore = open_datastore(where, feature_cache="default") if where is not None else None
     dsd = build_sft(items, extractor, cache, references=args.references, style=args.style, seed=args.seed,
-                    context_labels=args.context_labels, root=root, source=str(Path(args.source).resolve()))
+                    context_labels=args.context_labels, root=root, source=str(Path(args.source).resolve()),
+                    datastore=datastore, neighbours=args.neighbours, neighbour_pool=args.neighbour_pool)
     build = save_sft(dsd, args.out)
     info, stats = dsd.build_info, dsd.build_stats
     for split in dsd:

@@ -114,7 +114,8 @@ def _facts_of(paths: Sequence[Path], extractor: Any, cache: Any) -> list[Facts |
 
 def build_sft(items: Iterable[CaptionedImage], extractor: Any, cache: Any = None, *, references: str = "each",
               style: str = "short", seed: int = 0, context_labels: bool = False, root: str | Path | None = None,
-              source: str | None = None) -> Any:
+              source: str | None = None, datastore: Any = None, neighbours: int = 5, neighbour_pool: int = 10
+              ) -> Any:
     """Builds the SFT dataset of a captioned source.
 
     Args:
@@ -133,6 +134,16 @@ def build_sft(items: Iterable[CaptionedImage], extractor: Any, cache: Any = None
         root: What ``image`` paths are relative to; default the deepest
             folder holding every image.
         source: Recorded in ``build_info`` (the path the items came from).
+        datastore: A :class:`~groundcap.datastore.Datastore` whose nearest
+            photos' captions go into each prompt, as when captioning with
+            one; ``None`` for prompts without retrieval. A photo never
+            retrieves itself (its file name is excluded).
+        neighbours: How many neighbours each prompt shows.
+        neighbour_pool: Train rows show ``neighbours`` drawn (seeded, per
+            row) from this many nearest, kept in similarity order, so the
+            model learns to use them rather than copy the nearest one;
+            validation and test rows show the nearest ``neighbours``, as
+            captioning does.
 
     Returns:
         A ``datasets.DatasetDict`` with splits :data:`SPLITS`. Its
@@ -148,6 +159,8 @@ def build_sft(items: Iterable[CaptionedImage], extractor: Any, cache: Any = None
 
     if references not in REFERENCE_MODES:
         raise ValueError(f"references must be one of {', '.join(REFERENCE_MODES)}, got {references!r}")
+    if datastore is not None and not 1 <= neighbours <= neighbour_pool:
+        raise ValueError(f"need 1 <= neighbours ({neighbours}) <= neighbour_pool ({neighbour_pool})")
     instruction = alpaca_instruction(style)
     template = load_template("chat")
     items = list(items)
@@ -165,9 +178,10 @@ def build_sft(items: Iterable[CaptionedImage], extractor: Any, cache: Any = None
     root = Path(root)
     hits0, misses0 = (cache.hits, cache.misses) if cache is not None else (0, 0)
     all_facts = _facts_of([it.path for it in kept], extractor, cache)
+    pools = _neighbour_pools(kept, all_facts, datastore, neighbour_pool) if datastore is not None else None
     rows: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     errors = []
-    for it, split, facts in zip(kept, split_of, all_facts):
+    for index, (it, split, facts) in enumerate(zip(kept, split_of, all_facts)):
         rel = _relative(it.path, root)
         if isinstance(facts, ImageError):
             dropped["image_error"] += 1
@@ -178,17 +192,6 @@ def build_sft(items: Iterable[CaptionedImage], extractor: Any, cache: Any = None
             dropped["no_reference"] += 1
             continue
         facts = dataclasses.replace(facts, image=dataclasses.replace(facts.image, source=rel))
-        base = {
-            "image": rel,
-            "sha256": facts.image.sha256,
-            "instruction": instruction,
-            "input": alpaca_input(facts, None, context_labels),
-            "prompt": [{"role": r, "content": c} for r, c in
-                       template.render(facts, style=style, context_labels=context_labels).messages],
-            "facts": json.dumps(facts.to_dict(), ensure_ascii=False),
-            "references": [str(c) for c in it.captions],
-            "references_clean": refs,
-        }
         if split != "train":
             picks = [0]
         elif references == "each":
@@ -196,6 +199,24 @@ def build_sft(items: Iterable[CaptionedImage], extractor: Any, cache: Any = None
         else:
             picks = [random.Random(f"{seed}:{facts.image.sha256}").randrange(len(refs))]
         for k in picks:
+            near: tuple = ()
+            if pools is not None:
+                pool = pools[index]
+                near = pool[:neighbours] if split != "train" else tuple(
+                    pool[i] for i in sorted(random.Random(f"{seed}:{facts.image.sha256}:{k}").sample(
+                        range(len(pool)), min(neighbours, len(pool)))))
+            base = {
+                "image": rel,
+                "sha256": facts.image.sha256,
+                "instruction": instruction,
+                "input": alpaca_input(facts, None, context_labels, near),
+                "prompt": [{"role": r, "content": c} for r, c in
+                           template.render(facts, style=style, context_labels=context_labels,
+                                           neighbours=near).messages],
+                "facts": json.dumps(facts.to_dict(), ensure_ascii=False),
+                "references": [str(c) for c in it.captions],
+                "references_clean": refs,
+            }
             rows[split].append(_row(base, refs[k], k))
     features = _features()
     # from_dict by columns, because from_list cannot type an empty split
@@ -207,6 +228,9 @@ def build_sft(items: Iterable[CaptionedImage], extractor: Any, cache: Any = None
         "style": style,
         "seed": seed,
         "context_labels": context_labels,
+        "retrieval": None if datastore is None else {
+            "datastore": datastore.path.name, "photos": len(datastore), "embedding": datastore.embedding_name,
+            "neighbours": neighbours, "neighbour_pool": neighbour_pool},
         "facts_config": to_dict(extractor.config),
         "facts_config_hash": config_hash(extractor.config),
         "images": {s: len({r["image"] for r in rows[s]}) for s in SPLITS},
@@ -218,6 +242,22 @@ def build_sft(items: Iterable[CaptionedImage], extractor: Any, cache: Any = None
     dsd.build_stats = {"cache_hits": (cache.hits - hits0) if cache is not None else 0,
                        "cache_misses": (cache.misses - misses0) if cache is not None else len(kept)}
     return dsd
+
+
+def _neighbour_pools(items: Sequence[CaptionedImage], all_facts: Sequence[Facts | ImageError], datastore: Any,
+                     pool: int) -> list[tuple]:
+    """The ``pool`` nearest datastore photos of each item, never the item itself (matched by file name)."""
+    import numpy as np
+
+    usable = [i for i, f in enumerate(all_facts) if not isinstance(f, ImageError)]
+    out: list[tuple] = [() for _ in items]
+    for start in range(0, len(usable), 256):
+        chunk = usable[start:start + 256]
+        vectors = datastore.embed([items[i].path for i in chunk]) if chunk else np.zeros((0, datastore.dim))
+        found = datastore.neighbours_of_vectors(vectors, pool, [[items[i].path.name] for i in chunk])
+        for i, near in zip(chunk, found):
+            out[i] = near
+    return out
 
 
 def _row(base: Mapping[str, Any], output: str, ref_index: int) -> dict[str, Any]:

@@ -222,3 +222,58 @@ def test_build_sft_command_end_to_end(source: Path, tmp_path: Path, capsys: pyte
     assert build_json["facts_config"]["detect"]["conf"] == 0.3 and build_json["dropped"]["no_split"] == 1
     row = json.loads((tmp_path / "out" / "train.jsonl").read_text().splitlines()[0])
     assert row["input"] == alpaca_input(Facts.from_dict(json.loads(row["facts"])))
+
+
+class KeyedStore:
+    """A datastore stand-in over the source's own photos: photo i is nearest photos i+1, i+2, ... (by name)."""
+
+    def __init__(self, names: list[str]):
+        import numpy as np
+
+        self.names, self.path, self.embedding_name, self.dim = names, Path("fake-store"), "fake", len(names)
+        self.vectors = np.eye(len(names), dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def embed(self, paths):
+        import numpy as np
+
+        return np.stack([self.vectors[self.names.index(Path(p).name)] for p in paths])
+
+    def neighbours_of_vectors(self, queries, k, exclude):
+        from groundcap.records import Neighbour
+
+        out = []
+        for q, banned in zip(queries, exclude):
+            i = int(q.argmax())
+            order = [self.names[(i + d) % len(self.names)] for d in range(len(self.names))]
+            near = [n for n in order if n not in banned][:k]
+            out.append(tuple(Neighbour(n, (f"caption of {n}",), 0.9 - 0.1 * r) for r, n in enumerate(near)))
+        return out
+
+
+def test_retrieved_neighbours_go_into_every_prompt_but_never_the_photo_itself(source: Path, tmp_path: Path) -> None:
+    names = [it.path.name for it in items_of(source)]
+    dsd = build(source, tmp_path / "cache", references="each", datastore=KeyedStore(names), neighbours=2,
+                neighbour_pool=4)
+    assert dsd.build_info["retrieval"] == {"datastore": "fake-store", "photos": 6, "embedding": "fake",
+                                           "neighbours": 2, "neighbour_pool": 4}
+    for split in dsd.values():
+        for row in split:
+            own = Path(row["image"]).name
+            shown = [ln[len("- Caption of "):-1] for ln in row["input"].splitlines() if ln.startswith("- Caption of")]
+            assert len(shown) == 2 and own not in shown
+            assert "Captions of similar photos" in row["messages"][-2]["content"]
+    validation = dsd["validation"][0]
+    i = names.index(Path(validation["image"]).name)
+    assert f"- Caption of {names[(i + 1) % 6]}.\n- Caption of {names[(i + 2) % 6]}." in validation["input"]
+    # train rows draw their two from the four nearest, per row, so the five rows of one photo differ
+    first = [r["input"] for r in dsd["train"] if r["image"] == dsd["train"][0]["image"]]
+    assert len(first) == 5 and len(set(first)) > 1
+
+
+def test_without_a_datastore_the_prompts_are_unchanged(source: Path, tmp_path: Path) -> None:
+    dsd = build(source, tmp_path / "cache")
+    assert dsd.build_info["retrieval"] is None
+    assert not any("Captions of similar photos" in r["input"] for r in dsd["train"])
