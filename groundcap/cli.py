@@ -292,6 +292,8 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in _SUBCOMMANDS:
         add(sub)
+    from groundcap.datastore.cli import add_datastore_parser
+    add_datastore_parser(sub)
     return parser
 
 
