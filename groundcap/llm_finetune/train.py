@@ -75,7 +75,24 @@ def _load_data(data_dir: Path) -> tuple[Any, dict]:
     if not hf.is_dir():
         raise ConfigError(f"{data_dir} is not a build-sft output (no hf/ folder); run groundcap build-sft first")
     build = json.loads((data_dir / "build.json").read_text()) if (data_dir / "build.json").is_file() else {}
-    return load_from_disk(str(hf)), build
+    return _load_splits(hf), build
+
+
+def _load_splits(hf: Path) -> Any:
+    """``load_from_disk`` per split: datasets 5 saves an empty split (Flickr8k-224 has no test) without a
+    data file and then cannot load the whole dict back, so such a split is rebuilt empty from its features."""
+    from datasets import Dataset, DatasetDict, Features, load_from_disk
+
+    splits = json.loads((hf / "dataset_dict.json").read_text())["splits"]
+    out = {}
+    for split in splits:
+        state = json.loads((hf / split / "state.json").read_text())
+        if state.get("_data_files"):
+            out[split] = load_from_disk(str(hf / split))
+        else:
+            features = Features.from_dict(json.loads((hf / split / "dataset_info.json").read_text())["features"])
+            out[split] = Dataset.from_dict({name: [] for name in features}, features=features)
+    return DatasetDict(out)
 
 
 def _last_checkpoint(ckpt_dir: Path) -> str | None:

@@ -118,3 +118,24 @@ def test_a_few_real_steps_on_smollm2_and_flickr(flickr_dir, tmp_path):
                  "--batch-size", "4"]) == 0
     meta = read_adapter_meta(tmp_path / "adapter")
     assert meta["metrics"]["steps"] == 3 and meta["base_model"] == "smollm2-135m-instruct"
+
+
+def test_a_build_with_an_empty_split_loads(tmp_path):
+    """Flickr8k-224 has no test split: datasets saves it without a data file and can't load the dict back."""
+    import datasets
+
+    from groundcap.llm_finetune.sft_data import _features, save_sft
+    from groundcap.llm_finetune.train import _load_data
+
+    features = _features()
+    row = {"image": "a.jpg", "sha256": "0" * 64, "instruction": "Caption it.", "input": "Objects: a dog.",
+           "output": "A dog.", "messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "A dog."}],
+           "facts": "{}", "references": ["A dog ."], "references_clean": ["A dog."], "ref_index": 0}
+    splits = {"train": [row, row], "validation": [row], "test": []}
+    dsd = datasets.DatasetDict({s: datasets.Dataset.from_dict({c: [r[c] for r in rows] for c in features},
+                                                              features=features) for s, rows in splits.items()})
+    dsd.build_info = {}
+    save_sft(dsd, tmp_path / "sft")
+    loaded, _ = _load_data(tmp_path / "sft")
+    assert {s: len(d) for s, d in loaded.items()} == {"train": 2, "validation": 1, "test": 0}
+    assert loaded["test"].features == features
