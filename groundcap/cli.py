@@ -267,6 +267,12 @@ def _clip_parsers(sub: argparse._SubParsersAction) -> None:
     add_search_parser(sub)
 
 
+def _datastore_parser(sub: argparse._SubParsersAction) -> None:
+    from groundcap.datastore.cli import add_datastore_parser
+
+    add_datastore_parser(sub)
+
+
 def _doctor_parser(sub: argparse._SubParsersAction) -> None:
     from groundcap.doctor import add_doctor_parser
 
@@ -283,7 +289,7 @@ def _batch_parsers(sub: argparse._SubParsersAction) -> None:
 
 _SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _facts_parser, _caption_parser, _batch_parsers, _build_sft_parser, _train_llm_parser, _clip_parsers,
-    _eval_parser, _list_parser, _doctor_parser)
+    _datastore_parser, _eval_parser, _list_parser, _doctor_parser)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -292,8 +298,6 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in _SUBCOMMANDS:
         add(sub)
-    from groundcap.datastore.cli import add_datastore_parser
-    add_datastore_parser(sub)
     return parser
 
 

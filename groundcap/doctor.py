@@ -160,6 +160,20 @@ def _heads() -> str:
     return f"shipped heads, {image.shape[1]}-d joint embedding ({time.perf_counter() - start:.1f} s)"
 
 
+def _datastore() -> str:
+    from groundcap.datastore import open_datastore, resolve_datastore
+
+    path = resolve_datastore("embedded")
+    if path is None or not path.is_dir():
+        raise _Broken(f"the shipped caption datastore is missing ({path})", _REINSTALL)
+    start = time.perf_counter()
+    store = open_datastore(path)
+    near = store.neighbours(_blank(), 3)
+    if len(near) != 3:
+        raise _Broken(f"{store!r} returned {len(near)} neighbours, not 3", _REINSTALL)
+    return f"{len(store)} photos, {store.embedding_name} {store.dim}-d ({time.perf_counter() - start:.1f} s)"
+
+
 def _cache() -> str:
     from groundcap.assets import cache_dir
 
@@ -214,6 +228,7 @@ def _probes(models: bool) -> Iterator[tuple[str, Callable[[], str], bool]]:
         yield "smollm2+adapter", _smollm2, True
         yield "minilm", _minilm, True
         yield "image-text heads", _heads, True
+        yield "datastore", _datastore, True
     yield "cache dir", _cache, True
     yield "java", _java, False
     yield "pycocoevalcap", _module("pycocoevalcap", "eval", "caption metrics"), False
@@ -229,8 +244,9 @@ def run_checks(*, models: bool = True) -> Iterator[Check]:
 
     Args:
         models: Load each shipped model once (SSD, EfficientNet-Lite3,
-            MoveNet, SmolLM2 with its adapter, MiniLM, the image-text heads);
-            about 10 s, or 30 s the first time, when SmolLM2 is converted.
+            MoveNet, SmolLM2 with its adapter, MiniLM, the image-text heads,
+            the caption datastore); about 10 s, or 30 s the first time, when
+            SmolLM2 is converted.
     """
     for name, probe, required in _probes(models):
         try:

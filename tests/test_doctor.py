@@ -11,7 +11,7 @@ from groundcap.cli import main
 from groundcap.doctor import Check, run_checks
 
 REQUIRED = ["python", "versions", "opencv", "ssd-mobilenet-v2", "efficientnet-lite3", "movenet", "smollm2+adapter",
-            "minilm", "image-text heads", "cache dir"]
+            "minilm", "image-text heads", "datastore", "cache dir"]
 OPTIONAL = ["java", "pycocoevalcap", "ultralytics", "open_clip", "lancedb", "ray", "chromium"]
 
 
