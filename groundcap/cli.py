@@ -153,9 +153,11 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
     add_config_flags(f, FactsConfig)
     f.set_defaults(func=_run_eval_facts)
     _add_eval_captions(esub)
+    from groundcap.eval.compare import add_compare_parser
     from groundcap.rerank.clip_cli import add_eval_retrieval_parser
 
     add_eval_retrieval_parser(esub)
+    add_compare_parser(esub)
 
 
 def _eval_items(args: argparse.Namespace, seed: int) -> list:
