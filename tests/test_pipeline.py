@@ -214,3 +214,15 @@ def test_no_datastore_means_no_retrieval(bus_path):
     assert captioner.datastore is None
     result = captioner.caption(bus_path)
     assert result.neighbours == () and "Captions of similar photos" not in result.prompt
+
+
+def test_the_shipped_datastore_finds_neighbours_for_a_real_photo(bus_path):
+    from groundcap.config import RetrieveConfig
+
+    config = dataclasses.replace(template_config(), retrieve=RetrieveConfig(datastore="embedded", neighbours=4))
+    result = Captioner(config).caption(bus_path)
+    assert len(result.neighbours) == 4 and len({n.key for n in result.neighbours}) == 4
+    sims = [n.similarity for n in result.neighbours]
+    assert sims == sorted(sims, reverse=True) and 0 < sims[-1] < 1
+    assert result.prompt.count("\n- ") >= 4 and "Captions of similar photos" in result.prompt
+    assert any("bus" in c.lower() for n in result.neighbours for c in n.captions)  # a street scene finds buses
