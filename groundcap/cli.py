@@ -187,6 +187,8 @@ def _add_eval_captions(esub: argparse._SubParsersAction) -> None:
                    help="Rank the candidates saved by an earlier --out again with this run's --rerank "
                         "settings instead of generating (same samples, different scorers).")
     c.add_argument("--name", default=None, help="Row name in the printed table.")
+    c.add_argument("--no-progress", action="store_true", help="No progress bar (one is shown on stderr, "
+                                                               "a line every 30 s when it is not a terminal).")
     add_config_flags(c, CaptionConfig)
     c.set_defaults(func=_run_eval_captions)
 
@@ -217,7 +219,7 @@ def _run_eval_captions(args: argparse.Namespace) -> int:
         else:
             captioner = Captioner(config)
             results, errors = caption_items(items, captioner, batch_size=config.generate.batch_size,
-                                            progress=sys.stderr.isatty())
+                                            progress=not args.no_progress)
         for key, err in errors.items():
             print(f"error: {err}", file=sys.stderr)
         predictions = {k: r.caption for k, r in results.items()}

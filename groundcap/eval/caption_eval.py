@@ -27,9 +27,13 @@ def caption_items(items: Sequence[CaptionedImage], captioner: Any, *, batch_size
     errors: dict[str, str] = {}
     bar = None
     if progress:
+        import sys
+
         from tqdm import tqdm
 
-        bar = tqdm(total=len(items), unit="img", desc="captioning")
+        # In a log file (no terminal) a line every 30 s, not a redraw per image.
+        bar = tqdm(total=len(items), unit="img", desc="captioning", file=sys.stderr,
+                   mininterval=1.0 if sys.stderr.isatty() else 30.0)
     for start in range(0, len(items), batch_size):
         batch = items[start:start + batch_size]
         good, arrays = [], []

@@ -44,3 +44,11 @@ def test_results_file_without_candidates_is_a_clear_error(tmp_path):
     old.write_text(json.dumps({"predictions": {"a.jpg": "A dog."}}))
     with pytest.raises(ConfigError, match="no candidates"):
         read_results(old)
+
+
+def test_eval_shows_progress_on_stderr_even_without_a_terminal(flickr_dir, capsys):
+    assert main(["eval", "captions", str(flickr_dir), "--limit", "2", "--generator", "template", "--no-meteor"]) == 0
+    assert "captioning: 100%" in capsys.readouterr().err
+    assert main(["eval", "captions", str(flickr_dir), "--limit", "2", "--generator", "template", "--no-meteor",
+                 "--no-progress"]) == 0
+    assert "captioning" not in capsys.readouterr().err
