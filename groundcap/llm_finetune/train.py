@@ -95,6 +95,19 @@ def _load_splits(hf: Path) -> Any:
     return DatasetDict(out)
 
 
+def _final_eval_loss(trainer: Any) -> float:
+    """The validation loss after the last step: the one the trainer logged there, else a new evaluation.
+
+    A run cut short by ``max_steps`` is evaluated by the trainer at its end
+    already; evaluating again doubled the time (6 min for 887 rows here).
+    """
+    state = trainer.state
+    last = next((h for h in reversed(state.log_history) if "eval_loss" in h), None)
+    if last is not None and last.get("step") == state.global_step:
+        return float(last["eval_loss"])
+    return float(trainer.evaluate()["eval_loss"])
+
+
 def _last_checkpoint(ckpt_dir: Path) -> str | None:
     found = sorted(ckpt_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     return str(found[-1]) if found else None
@@ -125,12 +138,13 @@ def train_llm(data_dir: str | Path, out_dir: str | Path, config: TrainLLMConfig 
     metrics = {"train_loss": round(float(result.training_loss), 4), "steps": int(result.global_step),
                "train_seconds": round(time.time() - start, 1), "examples": len(train_rows)}
     if eval_rows:
-        metrics["eval_loss"] = round(float(trainer.evaluate()["eval_loss"]), 4)
+        metrics["eval_loss"] = round(float(_final_eval_loss(trainer)), 4)
     meta = {"groundcap_adapter": 1, "base_model": base, "template": config.template,
             "backend": config.backend, "train_config": to_dict(config),
             "lora": {"r": config.lora_r, "alpha": config.lora_alpha, "dropout": config.lora_dropout,
                      "target_modules": list(config.target_modules)},
-            "data": {"source": build.get("source"), "data_hash": build.get("data_hash"),
+            "data": {"source": Path(build["source"]).name if build.get("source") else None,  # no machine path
+                     "data_hash": build.get("data_hash"),
                      "facts_config_hash": build.get("facts_config_hash"), "counts": build.get("counts")},
             "metrics": metrics, "versions": package_versions("torch", "transformers", "peft", "trl", "unsloth")}
     _save(trainer.model, tokenizer, out_dir, meta, config)

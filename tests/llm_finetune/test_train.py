@@ -139,3 +139,20 @@ def test_a_build_with_an_empty_split_loads(tmp_path):
     loaded, _ = _load_data(tmp_path / "sft")
     assert {s: len(d) for s, d in loaded.items()} == {"train": 2, "validation": 1, "test": 0}
     assert loaded["test"].features == features
+
+
+@pytest.mark.parametrize("history, evaluates", [
+    ([{"loss": 2.5, "step": 10}, {"eval_loss": 2.4, "step": 10}], False),  # the trainer evaluated at the end
+    ([{"eval_loss": 2.6, "step": 5}, {"loss": 2.5, "step": 10}], True),  # only earlier: evaluate again
+    ([{"loss": 2.5, "step": 10}], True),
+])
+def test_the_final_validation_loss_is_not_computed_twice(history, evaluates):
+    from types import SimpleNamespace
+
+    from groundcap.llm_finetune.train import _final_eval_loss
+
+    calls = []
+    trainer = SimpleNamespace(state=SimpleNamespace(log_history=history, global_step=10),
+                              evaluate=lambda: calls.append(1) or {"eval_loss": 2.3})
+    assert _final_eval_loss(trainer) == (2.3 if evaluates else 2.4)
+    assert bool(calls) == evaluates
