@@ -150,8 +150,9 @@ class RerankConfig:
 
 @dataclass(frozen=True)
 class RetrieveConfig:
-    datastore: str = _f("none", "Caption datastore whose nearest photos' captions join the prompt and the ranking: "
-                                "embedded (Flickr8k train, shipped), none, or a `groundcap datastore build` folder.")
+    datastore: str = _f("embedded", "Caption datastore whose nearest photos' captions join the prompt and the "
+                                    "ranking: embedded (Flickr8k-224 train, shipped), none, or a `groundcap "
+                                    "datastore build` folder.")
     neighbours: int = _f(5, "Nearest datastore photos retrieved per image.")
 
     def __post_init__(self) -> None:

@@ -210,7 +210,9 @@ def test_retrieved_captions_reach_the_prompt_the_ranking_and_the_result(bus_path
 
 
 def test_no_datastore_means_no_retrieval(bus_path):
-    captioner = Captioner(template_config())
+    from groundcap.config import RetrieveConfig
+
+    captioner = Captioner(dataclasses.replace(template_config(), retrieve=RetrieveConfig(datastore="none")))
     assert captioner.datastore is None
     result = captioner.caption(bus_path)
     assert result.neighbours == () and "Captions of similar photos" not in result.prompt
