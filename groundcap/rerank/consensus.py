@@ -84,6 +84,9 @@ class ConsensusScorer(Scorer):
         self.min_candidates = min_candidates
         self.retrieved_weight = retrieved_weight
 
+    def _agreement(self, text: str, others: Sequence[str]) -> float:
+        return sum(ngram_agreement(text, o, self.max_n) for o in others) / len(others)
+
     def score(self, image, facts, candidates: Sequence[Candidate]) -> list[float | None]:
         return self.score_in_context(image, facts, candidates, ())[0]
 
@@ -94,16 +97,10 @@ class ConsensusScorer(Scorer):
         out: list[float | None] = [None] * len(candidates)
         if not among and not references:
             return out, None
+        r = self.retrieved_weight
         for i in usable:
-            parts, weights = [], []
-            if among:
-                others = [ngram_agreement(candidates[i].text, candidates[j].text, self.max_n)
-                          for j in usable if j != i]
-                parts.append(sum(others) / len(others))
-                weights.append(1.0 - self.retrieved_weight if references else 1.0)
-            if references:
-                refs = [ngram_agreement(candidates[i].text, r, self.max_n) for r in references]
-                parts.append(sum(refs) / len(refs))
-                weights.append(self.retrieved_weight if among else 1.0)
-            out[i] = sum(p * w for p, w in zip(parts, weights))
+            text = candidates[i].text
+            own = self._agreement(text, [candidates[j].text for j in usable if j != i]) if among else None
+            retrieved = self._agreement(text, references) if references else None
+            out[i] = retrieved if own is None else own if retrieved is None else (1 - r) * own + r * retrieved
         return out, None
