@@ -231,7 +231,7 @@ def neighbour_text(neighbours: Sequence[Neighbour]) -> str:
     Captions of similar photos (use only what the facts allow):
     - A dog runs in snow.
     """
-    lines = [f"- {tidy_caption(clean_prior(n.captions[0]) or '')}" for n in neighbours if clean_prior(n.captions[0])]
+    lines = [f"- {tidy_caption(text)}" for n in neighbours if (text := clean_prior(n.captions[0]))]
     return "\n".join([NEIGHBOURS_LINE, *lines]) if lines else ""
 
 

@@ -247,13 +247,11 @@ def build_sft(items: Iterable[CaptionedImage], extractor: Any, cache: Any = None
 def _neighbour_pools(items: Sequence[CaptionedImage], all_facts: Sequence[Facts | ImageError], datastore: Any,
                      pool: int) -> list[tuple]:
     """The ``pool`` nearest datastore photos of each item, never the item itself (matched by file name)."""
-    import numpy as np
-
     usable = [i for i, f in enumerate(all_facts) if not isinstance(f, ImageError)]
     out: list[tuple] = [() for _ in items]
     for start in range(0, len(usable), 256):
         chunk = usable[start:start + 256]
-        vectors = datastore.embed([items[i].path for i in chunk]) if chunk else np.zeros((0, datastore.dim))
+        vectors = datastore.embed([items[i].path for i in chunk])
         found = datastore.neighbours_of_vectors(vectors, pool, [[items[i].path.name] for i in chunk])
         for i, near in zip(chunk, found):
             out[i] = near
