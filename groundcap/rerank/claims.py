@@ -366,10 +366,9 @@ def _how_many(toks: list[_Token], m: _Mention, earlier: list[_Mention]) -> tuple
         return None  # "the man" after "a man"
     if m.count:
         return (2, True) if m.count == "2+" else (int(m.count), False)
-    noun = toks[m.head].word
-    if noun in _UNCOUNTED:
-        return (1, True)
-    return (2, True) if noun in _plurals() or noun in _GROUP_NOUNS else (1, False)
+    # No count of its own: _count already gave plurals and groups "2+", so this names one, or an
+    # uncounted noun ("someone") at least one.
+    return (1, True) if toks[m.head].word in _UNCOUNTED else (1, False)
 
 
 def _totals(toks: list[_Token], mentions: list[_Mention]) -> dict[str, tuple[str, _Mention, _Mention]]:
