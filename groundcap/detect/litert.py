@@ -7,12 +7,27 @@ thread-safe, so each worker process builds its own.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 
 from groundcap.assets import native_stderr_silenced, shipped_model
 from groundcap.errors import ModelLoadError
 
 __all__ = ["TfliteModel"]
+
+# LiteRT announces its XNNPACK delegate once per process, on the first interpreter built. Only that build
+# hides file descriptor 2: hiding it is process-wide, so doing it on every build could swallow what other
+# threads write meanwhile (a run's decode threads are busy while the datastore loads its model).
+_FIRST_BUILD = threading.Lock()
+_announced = False
+
+
+def _quiet_first_build() -> contextlib.AbstractContextManager:
+    global _announced
+    first, _announced = not _announced, True
+    return native_stderr_silenced() if first else contextlib.nullcontext()
 
 
 class TfliteModel:
@@ -31,7 +46,7 @@ class TfliteModel:
             raise ModelLoadError("LiteRT is missing: pip install ai-edge-litert") from e
         import warnings
 
-        with warnings.catch_warnings(), native_stderr_silenced():
+        with _FIRST_BUILD, warnings.catch_warnings(), _quiet_first_build():
             warnings.simplefilter("ignore")  # the "debugging only" note for keep_tensors
             self._interp = Interpreter(str(shipped_model(filename)), num_threads=1,
                                        experimental_preserve_all_tensors=keep_tensors)

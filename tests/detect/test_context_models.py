@@ -58,3 +58,17 @@ def test_pose_on_real_people(bus_rgb):
     people = [Detection("person", "person_1", (53, 394, 228, 898), 0.99, (810, 1080))]
     (p,) = PoseEstimator().postures(bus_rgb, people)
     assert p.posture == "standing"  # the people in bus.jpg stand on the pavement
+
+
+def test_only_the_first_interpreter_build_hides_stderr(monkeypatch):
+    """Hiding fd 2 is process-wide: after the one build that prints LiteRT's notice, builds leave it alone."""
+    import contextlib
+
+    import groundcap.detect.litert as litert
+
+    hidden = []
+    monkeypatch.setattr(litert, "native_stderr_silenced", lambda: hidden.append(1) or contextlib.nullcontext())
+    monkeypatch.setattr(litert, "_announced", False)
+    litert.TfliteModel("movenet_lightning.tflite")
+    litert.TfliteModel("movenet_lightning.tflite")
+    assert hidden == [1]
