@@ -112,6 +112,12 @@ class PromptConfig:
     prior: Optional[str] = _f(None, "A prior caption to merge with the facts (also read from IMAGE.txt sidecars).")
 
 
+#: Weight types of local language models (``GenerateConfig.dtype``).
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+#: Decoding loops of the hf generator (``GenerateConfig.decoding``).
+DECODINGS = ("lean", "generate")
+
+
 @dataclass(frozen=True)
 class GenerateConfig:
     generator: str = _f("hf", "Caption generator: hf, openai, vllm or template.")
@@ -123,8 +129,13 @@ class GenerateConfig:
     temperature: float = _f(0.7, "Sampling temperature for the non-greedy candidates.")
     top_p: float = _f(0.9, "Nucleus sampling for the non-greedy candidates.")
     seed: int = _f(0, "Sampling seed: the same seed gives the same candidates.")
-    batch_size: int = _f(8, "Prompts per forward pass (left-padded).")
+    batch_size: int = _f(16, "Prompts per forward pass (left-padded).")
     device: str = _f("cpu", "Device for local models (cpu, cuda, auto).")
+    dtype: str = _f("auto", "Weights and compute type of local models: auto (bfloat16 where the device computes it "
+                            "natively: a CPU with AMX or AVX512-BF16, a CUDA GPU with bf16; float32 elsewhere), "
+                            "float32, bfloat16 or float16.")
+    decoding: str = _f("lean", "hf decoding loop: lean (one prefill per prompt, exact top-p without a vocabulary "
+                               "sort, finished rows leave the batch) or generate (transformers' model.generate).")
     trust_remote_code: bool = _f(False, "Allow a hub model to run its own code (off unless you trust it).")
     base_url: str = _f("https://api.openai.com/v1", "OpenAI-compatible endpoint for the openai generator.")
     api_key_env: str = _f("OPENAI_API_KEY", "Environment variable (or .env entry) holding the API key.")
@@ -132,6 +143,22 @@ class GenerateConfig:
     max_retries: int = _f(4, "Retries on 429/5xx/timeouts, with exponential backoff honouring Retry-After.")
     timeout: float = _f(30.0, "Seconds before one request is abandoned.")
     concurrency: int = _f(4, "Requests in flight at once (openai generator).")
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"n must be at least 1, got {self.n}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be at least 0, got {self.temperature}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.decoding not in DECODINGS:
+            raise ValueError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
 
 
 @dataclass(frozen=True)

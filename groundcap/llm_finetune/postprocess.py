@@ -83,6 +83,8 @@ def answer_settled(text: str, stops: tuple[str, ...] = ()) -> bool:
         return True
     if "\n" in text.strip():
         return True
+    if not any(end in text for end in ".!?"):  # no sentence has ended yet (cheap: called per row and token)
+        return False
     cleaned = clean_caption(text, stops, one_sentence=False)
     sentence, complete = first_sentence(cleaned)
     return complete and len(cleaned) > len(sentence)

@@ -21,14 +21,16 @@ def test_registry_lists_all_four_generators():
 
 
 def test_n_candidates_greedy_first_with_logprobs(tiny_llama):
-    gen = create_generator(GenerateConfig(model=str(tiny_llama), n=4, max_new_tokens=8))
+    gen = create_generator(GenerateConfig(model=str(tiny_llama), dtype="float32", n=4, max_new_tokens=8))
     (raw,) = gen.generate_raw(prompts(), 4)
     assert len(raw) == 4 and [c.greedy for c in raw] == [True, False, False, False]
-    assert all(c.logprob is not None and c.logprob <= 0 for c in raw)
+    # a row that ends at once (the random model draws its end token) has no tokens to score
+    assert raw[0].logprob is not None and sum(c.logprob is not None for c in raw) >= 2
+    assert all(c.logprob <= 0 for c in raw if c.logprob is not None)
 
 
 def test_greedy_row_equals_a_plain_greedy_decode(tiny_llama):
-    gen = create_generator(GenerateConfig(model=str(tiny_llama), max_new_tokens=8))
+    gen = create_generator(GenerateConfig(model=str(tiny_llama), dtype="float32", max_new_tokens=8))
     sampled = gen.generate_raw(prompts(), 5)[0][0]
     greedy = gen.generate_raw(prompts(), 1)[0][0]
     assert sampled.text == greedy.text
@@ -36,14 +38,14 @@ def test_greedy_row_equals_a_plain_greedy_decode(tiny_llama):
 
 
 def test_same_seed_same_candidates(tiny_llama):
-    cfg = GenerateConfig(model=str(tiny_llama), max_new_tokens=8, seed=3)
+    cfg = GenerateConfig(model=str(tiny_llama), dtype="float32", max_new_tokens=8, seed=3)
     a = create_generator(cfg).generate_raw(prompts(), 4)
     b = create_generator(cfg).generate_raw(prompts(), 4)
     assert a == b
 
 
 def test_batched_prompts_with_left_padding(tiny_llama):
-    gen = create_generator(GenerateConfig(model=str(tiny_llama), max_new_tokens=6, batch_size=3))
+    gen = create_generator(GenerateConfig(model=str(tiny_llama), dtype="float32", max_new_tokens=6, batch_size=3))
     many = [Prompt(messages=(("user", "dog"),)), Prompt(messages=(("user", "the black dog runs on the grass"),))]
     batched = gen.generate_raw(many, 1)
     single = [gen.generate_raw([p], 1)[0] for p in many]
@@ -53,7 +55,8 @@ def test_batched_prompts_with_left_padding(tiny_llama):
 def test_a_shared_prefill_gives_the_candidates_of_n_separate_prefills(tiny_llama):
     """The prompt is prefilled once and its cache repeated for the n samples: same rows, greedy first,
     with left padding across prompts of different lengths."""
-    gen = create_generator(GenerateConfig(model=str(tiny_llama), max_new_tokens=6, batch_size=2, seed=1))
+    gen = create_generator(GenerateConfig(model=str(tiny_llama), dtype="float32", max_new_tokens=6, batch_size=2, seed=1,
+                                          decoding="generate"))
     many = [Prompt(messages=(("user", "dog"),)), Prompt(messages=(("user", "the black dog runs on the grass"),))]
     calls = []
     real = gen._shared_prefix
@@ -80,7 +83,7 @@ def test_lora_adapter_loads_and_changes_the_model_id(tiny_llama, tmp_path):
     base = AutoModelForCausalLM.from_pretrained(tiny_llama)
     lora = peft.get_peft_model(base, peft.LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
     lora.save_pretrained(tmp_path / "adapter")
-    gen = create_generator(GenerateConfig(model=str(tiny_llama), adapter=str(tmp_path / "adapter"), n=2,
+    gen = create_generator(GenerateConfig(model=str(tiny_llama), dtype="float32", adapter=str(tmp_path / "adapter"), n=2,
                                           max_new_tokens=4))
     assert gen.model_id.endswith("+lora:adapter")
     assert len(gen.generate_raw(prompts(), 2)[0]) == 2

@@ -1,0 +1,182 @@
+"""The lean decoding loop against transformers' generate, on a tiny random Llama."""
+
+import dataclasses
+
+import pytest
+
+from groundcap.config import GenerateConfig
+from groundcap.llm_finetune.generators import create_generator
+from groundcap.llm_finetune.generators import decoding
+from groundcap.llm_finetune.generators.hf import resolve_dtype
+from groundcap.llm_finetune.prompt import Prompt
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+MANY = [Prompt(messages=(("user", "dog"),)), Prompt(messages=(("user", "the black dog runs on the grass"),)),
+        Prompt(messages=(("user", "a man sits in the snow with a red bus"),))]
+
+
+def _gen(tiny_llama, **kw):
+    return create_generator(GenerateConfig(model=str(tiny_llama), dtype="float32", **kw))
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_lean_greedy_rows_are_generates_greedy_decode(tiny_llama, n):
+    """Row 0 of each prompt is the greedy decode, token for token, with left padding across lengths."""
+    lean = _gen(tiny_llama, max_new_tokens=10, batch_size=3)
+    gen = _gen(tiny_llama, max_new_tokens=10, batch_size=3, decoding="generate")
+    a, b = lean.generate_raw(MANY, n), gen.generate_raw(MANY, n)
+    assert [r[0].text for r in a] == [r[0].text for r in b]
+    assert [r[0].logprob for r in a] == pytest.approx([r[0].logprob for r in b], abs=1e-4)
+    assert [r[0].truncated for r in a] == [r[0].truncated for r in b]
+    assert all(len(r) == n and [c.greedy for c in r] == [True] + [False] * (n - 1) for r in a)
+
+
+def test_lean_sampled_rows_are_seeded_and_vary(tiny_llama):
+    cfg = dict(max_new_tokens=8, batch_size=3, temperature=1.5, top_p=1.0)
+    one = _gen(tiny_llama, seed=3, **cfg).generate_raw(MANY, 6)
+    assert one == _gen(tiny_llama, seed=3, **cfg).generate_raw(MANY, 6)
+    other = _gen(tiny_llama, seed=4, **cfg).generate_raw(MANY, 6)
+    assert [r[0] for r in one] == [r[0] for r in other]  # greedy rows do not depend on the seed
+    assert [[c.text for c in r[1:]] for r in one] != [[c.text for c in r[1:]] for r in other]
+    assert len({c.text for r in one for c in r[1:]}) > 3
+
+
+def test_the_batch_shrinks_as_rows_finish(tiny_llama, monkeypatch):
+    """A row that finished() ends stays ended; once enough have, they leave the batch."""
+    gen = _gen(tiny_llama, max_new_tokens=12)
+    tok = gen.tokenizer
+    enc = tok(["<user> dog <assistant>", "<user> the cat <assistant>"], return_tensors="pt", padding=True)
+    sizes = []
+    real = gen.model.forward
+
+    def spy(*args, **kw):
+        sizes.append(kw["input_ids"].shape[0])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(gen.model, "forward", spy)
+    lengths = iter(range(100))
+    limits = {}
+
+    def finished(ids):
+        # each distinct row (by its first token and call order) gets its own length limit: 1, 2, 3, ...
+        key = id(ids)
+        if key not in limits:
+            limits[key] = next(lengths) + 1
+        return len(ids) >= limits[key]
+
+    rows = decoding.decode(gen.model, enc.input_ids, enc.attention_mask, n=3, max_new_tokens=10, temperature=1.0,
+                           top_p=1.0, seed=0, end_ids=[], finished=finished)
+    assert sorted(len(r.ids) for r in rows) == [1, 2, 3, 4, 5, 6]
+    assert not any(r.truncated for r in rows)
+    assert sizes[0] == 2 and sizes[1:] == sorted(sizes[1:], reverse=True) and sizes[-1] < 6  # prefill, then fewer
+    # a row's sample does not depend on when the others end
+    again = decoding.decode(gen.model, enc.input_ids, enc.attention_mask, n=3, max_new_tokens=10, temperature=1.0,
+                            top_p=1.0, seed=0, end_ids=[], finished=None)
+    assert all(a.ids == b.ids[:len(a.ids)] for a, b in zip(rows, again))
+
+
+def test_truncated_when_the_limit_ends_a_row(tiny_llama):
+    gen = _gen(tiny_llama, max_new_tokens=3)
+    tok = gen.tokenizer
+    enc = tok(["<user> dog <assistant>"], return_tensors="pt")
+    rows = decoding.decode(gen.model, enc.input_ids, enc.attention_mask, n=2, max_new_tokens=3, temperature=1.0,
+                           top_p=1.0, seed=0, end_ids=[], finished=None)
+    assert all(len(r.ids) == 3 and r.truncated for r in rows)
+
+
+def test_the_roomy_cache_gives_the_concatenating_caches_rows(tiny_llama, monkeypatch):
+    """Writing keys into room kept ahead changes nothing: the same greedy and sampled rows, with compaction."""
+    if decoding.roomy_cache(4) is None:
+        pytest.skip("this transformers has no pluggable cache layers")
+    gen = _gen(tiny_llama, max_new_tokens=12, batch_size=3, temperature=1.2)
+    roomy = gen.generate_raw(MANY, 4)
+    monkeypatch.setattr(decoding, "roomy_cache", lambda headroom: None)
+    assert gen.generate_raw(MANY, 4) == roomy
+
+
+def test_the_roomy_cache_grows_when_its_room_is_used_up(tiny_llama):
+    """With less room than the answer needs it reallocates mid-answer and still matches."""
+    gen = _gen(tiny_llama)
+    tok = gen.tokenizer
+    enc = tok(["<user> dog <assistant>", "<user> the cat runs <assistant>"], return_tensors="pt", padding=True)
+    kw = dict(n=2, temperature=1.0, top_p=1.0, seed=0, end_ids=[], finished=None)
+    full = decoding.decode(gen.model, enc.input_ids, enc.attention_mask, max_new_tokens=10, **kw)
+    import unittest.mock as mock
+
+    real = decoding.roomy_cache
+    with mock.patch.object(decoding, "roomy_cache", lambda headroom: real(2)):
+        small = decoding.decode(gen.model, enc.input_ids, enc.attention_mask, max_new_tokens=10, **kw)
+    assert small == full and all(len(r.ids) == 10 for r in full)
+
+
+@pytest.mark.parametrize("flat", [False, True])
+def test_top_p_keeps_the_nucleus_transformers_keeps(flat):
+    """Exactly TopPLogitsWarper's tokens: on peaked rows (the top-k fast path) and on flat rows (a full sort)."""
+    from transformers import TopPLogitsWarper
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 2000, generator=g) * (0.05 if flat else 6.0)
+    warped = TopPLogitsWarper(0.9)(None, logits.clone())
+    allowed = [set(torch.nonzero(row > float("-inf")).flatten().tolist()) for row in warped]
+    assert flat == any(len(a) > decoding.TOP_K_FAST for a in allowed)
+    seen = [set() for _ in allowed]
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(300):
+        for i, tok in enumerate(decoding._sample_top_p(logits, 0.9, torch.rand(6, generator=gen)).tolist()):
+            seen[i].add(tok)
+    assert all(s <= a for s, a in zip(seen, allowed))
+    if not flat:
+        assert all(s == a for s, a in zip(seen, allowed) if len(a) <= 5)  # small nuclei are drawn whole
+
+
+def test_auto_dtype_follows_the_cpu(monkeypatch):
+    from groundcap.llm_finetune.generators import hf
+
+    monkeypatch.setattr(hf, "_cpu_computes_bf16", lambda: True)
+    assert resolve_dtype("auto", "cpu") == "bfloat16"
+    monkeypatch.setattr(hf, "_cpu_computes_bf16", lambda: False)
+    assert resolve_dtype("auto", "cpu") == "float32"
+    assert resolve_dtype("float32", "cpu") == "float32"
+
+
+def test_bfloat16_generator_runs_in_bfloat16(tiny_llama):
+    gen = create_generator(GenerateConfig(model=str(tiny_llama), dtype="bfloat16", max_new_tokens=4))
+    assert next(gen.model.parameters()).dtype == torch.bfloat16
+    (raw,) = gen.generate_raw(MANY[:1], 2)
+    assert len(raw) == 2 and raw[0].logprob is not None
+
+
+def test_a_merged_adapter_gives_the_unmerged_models_greedy_decode(tiny_llama, tmp_path):
+    peft = pytest.importorskip("peft")
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama)
+    lora = peft.get_peft_model(base, peft.LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    lora.save_pretrained(tmp_path / "adapter")
+    gen = _gen(tiny_llama, adapter=str(tmp_path / "adapter"), max_new_tokens=8)
+    assert not isinstance(gen.model, peft.PeftModel)  # folded into the weights
+    plain = _gen(tiny_llama, adapter="none", max_new_tokens=8)
+    from groundcap.llm_finetune.generators.hf import load_causal_lm
+
+    unmerged, _ = load_causal_lm(str(tiny_llama), adapter=str(tmp_path / "adapter"))
+    assert isinstance(unmerged, peft.PeftModel)
+    plain.model = unmerged
+    assert [r[0].text for r in gen.generate_raw(MANY, 1)] == [r[0].text for r in plain.generate_raw(MANY, 1)]
+
+
+def test_sampling_follows_the_distribution():
+    """Inverse-CDF draws match the probabilities of a 3-token distribution."""
+    logits = torch.log(torch.tensor([[0.6, 0.3, 0.1]])).repeat(20000, 1)
+    picks = decoding._sample_top_p(logits, 1.0, torch.rand(20000, generator=torch.Generator().manual_seed(0)))
+    freq = torch.bincount(picks, minlength=3).float() / 20000
+    assert freq.tolist() == pytest.approx([0.6, 0.3, 0.1], abs=0.015)
+
+
+@pytest.mark.parametrize("field,value", [("dtype", "int3"), ("decoding", "fast"), ("batch_size", 0),
+                                         ("top_p", 0.0), ("max_new_tokens", 0)])
+def test_generate_config_checks_itself(field, value):
+    with pytest.raises(ValueError, match=field):
+        dataclasses.replace(GenerateConfig(), **{field: value})
