@@ -1,12 +1,12 @@
-"""``python -m benchmarks [all|facts|generation|rerank|facts-cache|batch]``: run benchmarks, print their tables."""
+"""``python -m benchmarks [all|facts|generation|engines|rerank|facts-cache|batch]``: run benchmarks, print their tables."""
 
 from __future__ import annotations
 
 import sys
 
-from benchmarks import batch_run, facts_cache, facts_stages, generation, rerank_cost
+from benchmarks import batch_run, engines, facts_cache, facts_stages, generation, rerank_cost
 
-SUITES = {"facts": facts_stages.main, "generation": generation.main, "rerank": rerank_cost.main,
+SUITES = {"facts": facts_stages.main, "generation": generation.main, "engines": engines.main, "rerank": rerank_cost.main,
           "facts-cache": facts_cache.main, "batch": batch_run.main}
 
 
