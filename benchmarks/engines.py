@@ -93,7 +93,7 @@ class _CT2:
         from ctranslate2.converters import TransformersConverter
 
         merged = tmp / "merged"
-        hf.model.float().save_pretrained(merged)
+        hf.model.save_pretrained(merged)  # a float32 generator: the LoRA is merged in already
         hf.tokenizer.save_pretrained(merged)
         TransformersConverter(str(merged)).convert(str(tmp / "ct2"), quantization="int8", force=True)
         self.tok = hf.tokenizer
@@ -161,15 +161,18 @@ def _dtype(gen: Any) -> str:
 
 def _decode_rate(gen: Any, prompts: list[Any], n: int, batch_size: int) -> tuple[float, int]:
     """Decode tokens/s without the prefill: a full run against a one-token run on the same prompts."""
-    full = dataclasses.replace(gen.config, batch_size=batch_size)
+    original = gen.config
+    full = dataclasses.replace(original, batch_size=batch_size)
     first = dataclasses.replace(full, max_new_tokens=1)
     timings = {}
-    for name, cfg in (("first", first), ("full", full)):
-        gen.config = cfg
-        t = time.perf_counter()
-        raws = gen.generate_raw(prompts, n)
-        timings[name] = (time.perf_counter() - t, _tokens(gen, raws))
-    gen.config = dataclasses.replace(full, batch_size=16)
+    try:
+        for name, cfg in (("first", first), ("full", full)):
+            gen.config = cfg
+            t = time.perf_counter()
+            raws = gen.generate_raw(prompts, n)
+            timings[name] = (time.perf_counter() - t, _tokens(gen, raws))
+    finally:
+        gen.config = original
     (t1, k1), (t2, k2) = timings["first"], timings["full"]
     return (k2 - k1) / max(t2 - t1, 1e-9), len(prompts) * n
 

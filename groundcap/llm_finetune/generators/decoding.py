@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-__all__ = ["DecodedRow", "decode", "TOP_K_FAST"]
+__all__ = ["DecodedRow", "decode", "roomy_cache", "cache_argument", "cache_of", "TOP_K_FAST"]
 
 #: Tokens a sampled row's nucleus is first looked for in; a wider nucleus falls back to a full sort.
 TOP_K_FAST = 256
@@ -74,12 +74,12 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
     rows = prompts * n
     gen = torch.Generator(device=device).manual_seed(seed)
     positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    cache_arg = _cache_argument(model)
+    cache_arg = cache_argument(model)
     roomy = roomy_cache(max_new_tokens)
     with torch.inference_mode():
         out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
                     logits_to_keep=1, **({cache_arg: roomy} if roomy is not None else {}))
-        cache = _cache_of(out)
+        cache = cache_of(out)
         logits = out.logits[:, -1].float()
         if n > 1:
             cache.batch_repeat_interleave(n)
@@ -98,7 +98,8 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
             chosen = _choose(logits, greedy, temperature, top_p, uniform)
             lp = (logits.gather(1, chosen[:, None]).squeeze(1) - torch.logsumexp(logits, dim=-1)).tolist()
             is_end = torch.isin(chosen, ends).tolist()
-            for b, (row, tok) in enumerate(zip(alive.tolist(), chosen.tolist())):
+            rows_now = alive.tolist()
+            for b, (row, tok) in enumerate(zip(rows_now, chosen.tolist())):
                 if done[row]:  # ended earlier, still in the batch until the next compaction
                     continue
                 if is_end[b]:
@@ -110,7 +111,7 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
                     done[row] = True
                 elif step == max_new_tokens - 1:
                     truncated[row] = True
-            keep = [b for b, row in enumerate(alive.tolist()) if not done[row]]
+            keep = [b for b, row in enumerate(rows_now) if not done[row]]
             if not keep or step == max_new_tokens - 1:
                 break
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
@@ -121,7 +122,7 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
                 alive, greedy, mask, next_pos, ids = alive[idx], greedy[idx], mask[idx], next_pos[idx], ids[idx]
             out = model(input_ids=ids, attention_mask=mask, position_ids=next_pos, use_cache=True,
                         **{cache_arg: cache})
-            cache = _cache_of(out)
+            cache = cache_of(out)
             logits = out.logits[:, -1].float()
             next_pos = next_pos + 1
     return [DecodedRow(tuple(tokens[r]), sum(logps[r]) / len(logps[r]) if logps[r] else None, truncated[r])
@@ -197,7 +198,7 @@ def _roomy_layer(base: type, headroom: int) -> type:
     return RoomyLayer
 
 
-def _cache_argument(model: Any) -> str:
+def cache_argument(model: Any) -> str:
     """transformers 5 calls the key/value cache ``cache``; 4.x called it ``past_key_values``."""
     import inspect
 
@@ -205,7 +206,8 @@ def _cache_argument(model: Any) -> str:
     return "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
 
 
-def _cache_of(out: Any) -> Any:
+def cache_of(out: Any) -> Any:
+    """The key/value cache a forward returned, under either name."""
     cache = getattr(out, "cache", None)
     return cache if cache is not None else out.past_key_values
 
