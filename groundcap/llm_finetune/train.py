@@ -145,7 +145,8 @@ def train_llm(data_dir: str | Path, out_dir: str | Path, config: TrainLLMConfig 
                      "target_modules": list(config.target_modules)},
             "data": {"source": Path(build["source"]).name if build.get("source") else None,  # no machine path
                      "data_hash": build.get("data_hash"),
-                     "facts_config_hash": build.get("facts_config_hash"), "counts": build.get("counts")},
+                     "facts_config_hash": build.get("facts_config_hash"), "counts": build.get("counts"),
+                     "retrieval": build.get("retrieval")},  # the datastore its prompts were built with
             "metrics": metrics, "versions": package_versions("torch", "transformers", "peft", "trl", "unsloth")}
     _save(trainer.model, tokenizer, out_dir, meta, config)
     return meta

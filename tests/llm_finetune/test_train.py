@@ -31,7 +31,8 @@ def sft_dir(tmp_path):
         "test": datasets.Dataset.from_list([_row(refs[0], refs)]),
     })
     dsd.save_to_disk(str(tmp_path / "sft" / "hf"))
-    (tmp_path / "sft" / "build.json").write_text(json.dumps({"data_hash": "abc", "source": "unit"}))
+    (tmp_path / "sft" / "build.json").write_text(json.dumps({"data_hash": "abc", "source": "unit",
+                                                                   "retrieval": {"datastore": "ds", "neighbours": 5}}))
     return tmp_path / "sft"
 
 
@@ -65,6 +66,7 @@ def test_train_saves_a_usable_adapter_and_resumes(tiny_llama, sft_dir, tmp_path,
                          lora_alpha=4, max_length=64, device="cpu")
     meta = train_llm(sft_dir, tmp_path / "adapter", cfg)
     assert meta["metrics"]["steps"] == 2 and meta["data"]["data_hash"] == "abc"
+    assert meta["data"]["retrieval"] == {"datastore": "ds", "neighbours": 5}  # the datastore its prompts used
     assert read_adapter_meta(tmp_path / "adapter")["base_model"] == str(tiny_llama)
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
     # Asking for more steps resumes from the last checkpoint instead of starting over.
