@@ -70,8 +70,8 @@ def test_default_ranking_puts_a_grounded_caption_over_a_confident_invention(bus_
     result = Captioner(template_config(), generator=gen).caption(bus_path)
     assert result.caption == "People standing by a blue bus."
     best, invented = result.candidates
-    assert set(best.scores) == {"grounding", "clip", "logprob"} and best.scores["grounding"] == 1.0
-    assert invented.scores["grounding"] < 0 and invented.scores["logprob"] > best.scores["logprob"]
+    assert set(best.scores) == {"grounding", "clip", "consensus"} and best.scores["grounding"] == 1.0
+    assert invented.scores["grounding"] < 0 and invented.logprob > best.logprob  # the invention was more confident
     assert {(c.kind, c.verdict) for c in invented.claims} >= {("object", "contradicted")}
     assert all(c.verdict == "supported" for c in best.claims if c.kind == "object")
     assert json.loads(json.dumps(result.to_dict()))["candidates"][0]["claims"]

@@ -50,7 +50,7 @@ def test_shipped_adapter_is_small_fp16_and_names_no_machine_path():
         assert all(f.get_tensor(k).abs().sum() > 0 for k in keys if "lora_B" in k)
     meta = json.loads((WEIGHTS / "groundcap_adapter.json").read_text())
     assert meta["base_model"] == "smollm2-135m-instruct" and meta["template"] == "alpaca"
-    assert meta["train_config"]["references"] == "sample" and meta["metrics"]["eval_loss"] > 0
+    assert meta["train_config"]["references"] in ("sample", "each") and meta["metrics"]["eval_loss"] > 0
     assert meta["data"]["retrieval"]["neighbours"] == 5  # trained with the datastore's captions in its prompts
     for name in ("groundcap_adapter.json", "adapter_config.json", "MODEL_CARD.md"):
         text = (WEIGHTS / name).read_text()
