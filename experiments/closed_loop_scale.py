@@ -15,7 +15,8 @@ The setting users are in: a few captioned photos and many without captions. On F
    5 human captions each), which neither the writer nor any model saw.
 
 The sets: A alone (the control), A plus B captioned by the template, the first (greedy) candidate, the
-reranked default and a few variants (levers), A plus B's human captions (the ceiling), and B alone with
+run's ranking, the same candidates ranked again by today's default (consensus), A's retrieval-only consensus
+caption (no LLM) and a few variants (levers), A plus B's human captions (the ceiling), and B alone with
 each kind of caption. The table gives mean ± sd over the seeds; the claims (A+B vs A, gap closed) get
 paired bootstrap 95 % intervals over the dev photos, from the hits averaged over the seeds.
 
@@ -142,6 +143,45 @@ def caption_sets(run_dir: Path, b_items: list, clip_quantile: float, candidates:
     info["_statuses"] = statuses
     info["_filtered_clip_floor"] = round(clip_floor, 4)
     return sets, info
+
+
+def ranked_again_and_retrieved(b_items: list, candidates: dict[str, str], datastore: Path, k: int = 10
+                               ) -> tuple[list, list]:
+    """B's captions chosen by today's default ranking from the run's saved candidates, and B's retrieval-only captions.
+
+    The first list ranks each photo's saved candidates by the default :class:`~groundcap.config.RerankConfig`
+    weights, with consensus computed against the captions of its 5 nearest photos in A's datastore (the ones
+    the writer saw) and the grounding and CLIP scores the run saved. The second is the consensus caption of the
+    ``k`` nearest A photos (Devlin et al. 2015): captions copied from A, no LLM.
+    """
+    from groundcap.config import RerankConfig
+    from groundcap.datastore.baselines import retrieval_predictions
+    from groundcap.datastore.store import open_datastore
+    from groundcap.records import Candidate
+    from groundcap.rerank.consensus import ConsensusScorer
+
+    retrieved, neighbours, _, _ = retrieval_predictions(b_items, open_datastore(datastore), baseline="consensus",
+                                                        k=k, exclude_self=False)
+    defaults = RerankConfig()
+    weights = dict(zip(defaults.scorers, defaults.weights))
+    scorer = ConsensusScorer()
+    ranked, copied = [], []
+    for it in b_items:
+        name = it.path.name
+        if name in retrieved:
+            copied.append((it.path, retrieved[name]))
+        cands = [c for c in json.loads(candidates.get(name, "[]")) if c.get("status") == "ok"]
+        if not cands:
+            continue
+        agreement, _ = scorer.score_in_context(None, None, [Candidate(c["text"]) for c in cands],
+                                               tuple(neighbours.get(name, ()))[:5])
+
+        def total(i: int) -> float:
+            scores = {**cands[i]["scores"], "consensus": agreement[i]}
+            return sum(w * scores[n] for n, w in weights.items() if scores.get(n) is not None)
+
+        ranked.append((it.path, cands[max(range(len(cands)), key=lambda i: (total(i), -i))]["text"]))
+    return ranked, copied
 
 
 def read_candidates(run_dir: Path) -> dict[str, str]:
@@ -288,20 +328,23 @@ def main(argv=None) -> int:
 
     cands = read_candidates(run)
     sets, info = caption_sets(run, b_items, args.clip_quantile, cands)
+    sets["consensus"], sets["retrieval"] = ranked_again_and_retrieved(b_items, cands, ds)
+    for kind in ("consensus", "retrieval"):
+        info[kind] = {"pairs": len(sets[kind]), "photos": len({p for p, _ in sets[kind]})}
     (out / "captions.json").write_text(json.dumps({k: [[str(p), c] for p, c in v] for k, v in sets.items()},
                                                   ensure_ascii=False) + "\n")
     b_refs = [it for it in b_items]
     quality = {}
-    for kind in ("template", "first", "reranked", "filtered", "short"):
+    for kind in ("template", "first", "reranked", "consensus", "retrieval", "filtered", "short"):
         quality[kind] = score_items(b_refs, {p.name: c for p, c in sets[kind]}, meteor=False)
     others = [dataclasses.replace(it, captions=it.captions[1:]) for it in b_refs]
     quality["human"] = score_items(others, {p.name: c for p, c in sets["human"]}, meteor=False)
 
     plan = {"A human only": a_pairs}
-    for kind in KINDS + ("filtered", "several", "short"):
+    for kind in KINDS + ("consensus", "retrieval", "filtered", "several", "short"):
         plan[f"A + B {kind}"] = a_pairs + sets[kind]
     plan["A + B reranked, real 3:1"] = a_pairs * 3 + sets["reranked"]
-    for kind in KINDS:
+    for kind in KINDS + ("consensus", "retrieval"):
         plan[f"B {kind} only"] = sets[kind]
     batch = TrainClipConfig().batch_size
     budget = args.epochs * max(1, (len(a_pairs) + len(sets["reranked"])) // batch)
@@ -362,7 +405,8 @@ def write_report(out: Path, results: dict, quality: dict, info: dict, times: dic
             gap = bootstrap(lambda g, b, c: (g.mean() - b.mean()) / max(c.mean() - b.mean(), 1e-9),
                             [gen[k], base[k], ceiling[k]])
             claims[f"{name} | {k}"] = {"vs A human only": d, "gap closed": gap}
-    for a, b in (("A + B reranked", "A + B first"), ("A + B reranked", "A + B template")):
+    for a, b in (("A + B reranked", "A + B first"), ("A + B reranked", "A + B template"),
+                 ("A + B consensus", "A + B first"), ("A + B consensus", "A + B retrieval")):
         for k in ("i2t_R@5", "t2i_R@5"):
             claims[f"{a} vs {b} | {k}"] = {"difference": bootstrap(lambda x, y: 100 * (x.mean() - y.mean()),
                                                                      [mean_hits(a)[k], mean_hits(b)[k]])}

@@ -114,3 +114,32 @@ def test_stage_runs_once_and_stops_at_until(loop, tmp_path):
         loop._stage("make", done, ["false"], log, times, until="make")
     with pytest.raises(SystemExit, match="exit code 1"):
         loop._stage("fail", tmp_path / "never", ["false"], log, times)
+
+
+@pytest.mark.models
+def test_ranked_again_and_retrieved(loop, flickr_dir, tmp_path):
+    import shutil
+
+    from groundcap.datastore import build_datastore
+
+    rows = [json.loads(line) for line in (flickr_dir / "captions.jsonl").read_text().splitlines()[:4]]
+    (tmp_path / "A" / "images").mkdir(parents=True)
+    for row in rows[:3]:
+        shutil.copy(flickr_dir / row["image"], tmp_path / "A" / row["image"])
+    (tmp_path / "A" / "captions.jsonl").write_text("".join(json.dumps({**r, "split": "train"}) + "\n" for r in rows[:3]))
+    build_datastore(tmp_path / "A", tmp_path / "ds", split="train", feature_cache=tmp_path / "f")
+    b = [CaptionedImage(flickr_dir / rows[3]["image"], tuple(rows[3]["captions"]), "train"),
+         CaptionedImage(flickr_dir / rows[0]["image"], tuple(rows[0]["captions"]), "train")]
+    a_caption = rows[0]["captions"][0]
+    candidates = {
+        # the invented one agrees word for word with a retrieved caption, but grounding outweighs that
+        b[0].path.name: json.dumps([_cand(a_caption, -1.0, 0.9), _cand("A photo of something.", 1.0, 0.1),
+                                    _cand("Another photo.", 0.2, 0.1, status="garbage")]),
+        # equal grounding and CLIP: the candidate that agrees with the retrieved captions wins
+        b[1].path.name: json.dumps([_cand("Words that share nothing.", 1.0, 0.5), _cand(a_caption, 1.0, 0.5)]),
+    }
+    ranked, copied = loop.ranked_again_and_retrieved(b, candidates, tmp_path / "ds", k=3)
+    assert ranked == [(b[0].path, "A photo of something."), (b[1].path, a_caption)]
+    assert [p for p, _ in copied] == [b[0].path, b[1].path]
+    a_captions = {c for r in rows[:3] for c in r["captions"]}
+    assert all(c in a_captions for _, c in copied)  # copied from A, never written
