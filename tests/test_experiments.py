@@ -126,7 +126,8 @@ def test_ranked_again_and_retrieved(loop, flickr_dir, tmp_path):
     (tmp_path / "A" / "images").mkdir(parents=True)
     for row in rows[:3]:
         shutil.copy(flickr_dir / row["image"], tmp_path / "A" / row["image"])
-    (tmp_path / "A" / "captions.jsonl").write_text("".join(json.dumps({**r, "split": "train"}) + "\n" for r in rows[:3]))
+    lines = [json.dumps({**r, "split": "train"}) + "\n" for r in rows[:3]]
+    (tmp_path / "A" / "captions.jsonl").write_text("".join(lines))
     build_datastore(tmp_path / "A", tmp_path / "ds", split="train", feature_cache=tmp_path / "f")
     b = [CaptionedImage(flickr_dir / rows[3]["image"], tuple(rows[3]["captions"]), "train"),
          CaptionedImage(flickr_dir / rows[0]["image"], tuple(rows[0]["captions"]), "train")]
