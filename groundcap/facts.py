@@ -1,9 +1,10 @@
 """From an image to :class:`~groundcap.records.Facts`: detect, then colors, relations and scene.
 
 >>> from groundcap import FactsExtractor
+>>> from groundcap.describe import describe_facts
 >>> extractor = FactsExtractor()          # doctest: +SKIP
 >>> facts = extractor.extract("bus.jpg")  # doctest: +SKIP
->>> print(facts.describe())               # doctest: +SKIP
+>>> print(describe_facts(facts))          # doctest: +SKIP
 """
 
 from __future__ import annotations

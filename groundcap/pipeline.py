@@ -27,7 +27,8 @@ from groundcap.errors import ConfigError
 from groundcap.facts import FactsExtractor
 from groundcap.llm_finetune.generators import create_generator
 from groundcap.llm_finetune.generators.template import template_caption
-from groundcap.llm_finetune.prompts import PromptTemplate, load_template, tidy_caption
+from groundcap.llm_finetune.prompts import PromptTemplate, load_template
+from groundcap.text.cleaning import tidy_caption
 from groundcap.records import Candidate, CaptionResult, Facts, Neighbour
 from groundcap.rerank import create_scorers, rank
 
@@ -264,8 +265,7 @@ def _open_datastore(setting: str) -> Any:
 
 def _with_adapter_defaults(config: CaptionConfig) -> CaptionConfig:
     """An adapter trained by groundcap names its base model and template; use them unless set."""
-    from groundcap.llm_finetune.adapters import resolve_adapter
-    from groundcap.llm_finetune.train import read_adapter_meta
+    from groundcap.llm_finetune.adapters import read_adapter_meta, resolve_adapter
 
     gc = config.generate
     adapter = resolve_adapter(gc.adapter, generator=gc.generator, model=gc.model)

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from groundcap.data.atomic import atomic_file
+from groundcap.describe import describe_facts
 
 __all__ = ["esc", "render_report", "write_report", "add_report_parser", "run_report"]
 
@@ -220,7 +221,7 @@ def _facts(row: Mapping[str, Any]) -> tuple[Any, str]:
         return None, ""
     try:
         facts = Facts.from_dict(json.loads(row["facts"]))
-        return facts, facts.describe()
+        return facts, describe_facts(facts)
     except Exception as e:  # noqa: BLE001 - a bad facts column is shown, not fatal
         return None, f"facts unreadable: {type(e).__name__}: {e}"
 

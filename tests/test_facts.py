@@ -7,6 +7,7 @@ import pytest
 
 from groundcap import FactsConfig, ImageError, extract_facts
 from groundcap.config import SceneConfig, merge
+from groundcap.describe import describe_facts
 from groundcap.facts import FactsExtractor
 
 pytestmark = pytest.mark.models
@@ -42,13 +43,13 @@ def test_path_pil_and_array_give_the_same_detections(extractor, bus_path):
     b = extractor.extract(Image.open(bus_path))
     c = extractor.extract(np.asarray(Image.open(bus_path).convert("RGB")))
     assert a.detections == b.detections == c.detections
-    assert a.describe() == b.describe() == c.describe()
+    assert describe_facts(a) == describe_facts(b) == describe_facts(c)
 
 
 def test_deterministic_text_and_json(extractor, bus_path):
     a, b = extractor.extract(bus_path), extractor.extract(bus_path)
     assert json.dumps(a.to_dict()) == json.dumps(b.to_dict())
-    assert a.describe() == b.describe()
+    assert describe_facts(a) == describe_facts(b)
 
 
 def test_exif_rotation_is_applied_before_detection(extractor, bus_path, tmp_path):
@@ -77,7 +78,7 @@ def test_blank_image_has_a_palette_and_no_objects(extractor):
     facts = extractor.extract(img)
     assert facts.detections == () and facts.colors == ()
     assert {c.basic for c in facts.palette} >= {"green"}
-    assert facts.describe().startswith("Objects: none detected.")
+    assert describe_facts(facts).startswith("Objects: none detected.")
 
 
 def test_one_pixel_image(extractor):

@@ -44,7 +44,7 @@ from typing import Any, Iterator, Sequence
 from groundcap.data.caption_sources import IMAGE_SUFFIXES, imagefolder_metadata, source_root
 from groundcap.data.images import read_image_file
 from groundcap.errors import ImageError, InputError
-from groundcap.llm_finetune.prompts import clean_prior
+from groundcap.text.cleaning import clean_prior
 
 __all__ = ["InputItem", "read_inputs", "read_item_bytes", "item_key", "input_root", "read_sidecar_caption"]
 

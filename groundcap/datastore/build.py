@@ -161,7 +161,7 @@ def _decoded(path: Path, skipped: Counter, errors: list[str]) -> tuple[np.ndarra
 
 def _manifest(model: Any, feature_dim: int, pca: int | None, storage: str, count: int, preprocess: str,
               source: dict[str, Any], skipped: Counter) -> dict[str, Any]:
-    from groundcap import __version__
+    from groundcap.version import __version__
 
     side = {"squash-224": "squash to 224x224 (aspect ignored, cv2 INTER_AREA), then the model's own resize"}
     return {"format": FORMAT, "groundcap_version": __version__, "embedding": model.name,

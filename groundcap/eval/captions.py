@@ -42,7 +42,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from groundcap.eval.vocab import mentioned_classes
+from groundcap.text.vocab import mentioned_classes
 
 __all__ = ["METRICS", "TABLE_COLUMNS", "caption_metrics", "chair", "human_noise_floor", "score_table"]
 
@@ -293,7 +293,7 @@ def chair(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]
     """CHAIR (Rohrbach et al. 2018) against human captions instead of segmentations.
 
     An object is a COCO class that a caption names through the synonym table
-    of :func:`groundcap.eval.vocab.mentioned_classes` ("puppy" is a dog); it is
+    of :func:`groundcap.text.vocab.mentioned_classes` ("puppy" is a dog); it is
     hallucinated when none of the image's human captions names that class.
     Each class counts once per caption.
 

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Sequence
 from groundcap.config import FactsConfig
 from groundcap.data.captions import CaptionedImage
 from groundcap.eval import baseline as seed
-from groundcap.eval.vocab import color_family, colors_attached, mentioned_classes, setting_votes, tokens
+from groundcap.text.vocab import color_family, colors_attached, mentioned_classes, setting_votes, tokens
 from groundcap.records import Detection, Facts
 
 __all__ = ["Ratio", "AgreementReport", "evaluate_facts"]

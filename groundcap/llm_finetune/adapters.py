@@ -22,14 +22,21 @@ True
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
-__all__ = ["EMBEDDED_ADAPTER", "embedded_adapter_dir", "resolve_adapter", "adapter_label"]
+from groundcap.assets import EMBEDDED_LLM
+
+__all__ = ["EMBEDDED_ADAPTER", "ADAPTER_META", "embedded_adapter_dir", "resolve_adapter", "adapter_label",
+           "read_adapter_meta"]
 
 #: The name of the shipped adapter, as it appears in model ids (``+lora:embedded``).
 EMBEDDED_ADAPTER = "embedded"
 _OFF = ("", "none", "off")
 _LOCAL = ("hf", "vllm")
+#: The metadata ``train-llm`` writes beside an adapter: its base model, template, data and losses.
+ADAPTER_META = "groundcap_adapter.json"
 
 
 def embedded_adapter_dir() -> Path:
@@ -45,13 +52,11 @@ def resolve_adapter(adapter: str | None, *, generator: str, model: str) -> Path 
         generator: the generator's registry name (``hf``, ``vllm``, ...).
         model: the configured model; empty means the embedded SmolLM2.
     """
-    from groundcap.llm_finetune.generators.hf import EMBEDDED_MODEL
-
     value = (adapter or "").strip()
     if value.lower() in _OFF:
         return None
     if value.lower() == "auto":
-        embedded_model = model in ("", EMBEDDED_MODEL)
+        embedded_model = model in ("", EMBEDDED_LLM)
         return embedded_adapter_dir() if embedded_model and generator in _LOCAL else None
     if value.lower() == EMBEDDED_ADAPTER:
         return embedded_adapter_dir()
@@ -64,3 +69,9 @@ def adapter_label(adapter: Path | None) -> str:
         return ""
     name = EMBEDDED_ADAPTER if adapter == embedded_adapter_dir() else adapter.name
     return f"+lora:{name}"
+
+
+def read_adapter_meta(adapter_dir: str | Path) -> dict[str, Any]:
+    """The groundcap metadata saved beside an adapter ({} for a foreign adapter)."""
+    path = Path(adapter_dir) / ADAPTER_META
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

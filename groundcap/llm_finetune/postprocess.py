@@ -8,12 +8,12 @@ token limit. :func:`finish` undoes all of that, or says why it could not.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
-from groundcap.llm_finetune.generators.base import Completion
 from groundcap.llm_finetune.prompt import Prompt
 from groundcap.records import Candidate
 
-__all__ = ["finish", "clean_caption", "first_sentence", "answer_settled"]
+__all__ = ["Completion", "finish", "clean_caption", "first_sentence", "answer_settled"]
 
 _SPECIAL = re.compile(r"<\|[^|>]{1,40}\|>|</?s>|<pad>|\[/?INST\]")
 _LEAD_IN = re.compile(
@@ -25,6 +25,24 @@ _META = re.compile(r"\b(caption|sentence|instruction|prompt|response|the (given|
 _SENTENCE_END = re.compile(r"(?<!\b[A-Z])(?<!\bMr)(?<!\bMrs)(?<!\bDr)(?<!\bSt)[.!?](?=\s|$)")
 # A model stuck in a loop until the token limit: one to four words said three times in a row.
 _LOOP = re.compile(r"\b((?:\w+\W+){1,4}?)\1{2,}", re.I)
+
+
+class Completion(NamedTuple):
+    """One raw answer from a model.
+
+    Attributes:
+        text: The generated text, without the prompt.
+        logprob: Mean token log-probability, when the backend knows it.
+        greedy: Whether this is the greedy decode.
+        error: Why nothing was generated (the endpoint failed, ...).
+        truncated: The answer stopped at the token limit, not where the model ended it.
+    """
+
+    text: str
+    logprob: float | None = None
+    greedy: bool = False
+    error: str | None = None
+    truncated: bool = False
 
 
 def first_sentence(text: str) -> tuple[str, bool]:

@@ -26,21 +26,21 @@ from __future__ import annotations
 import json
 import os
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from groundcap.describe import describe_facts
 from groundcap.errors import ConfigError
 from groundcap.llm_finetune.prompt import Prompt
 from groundcap.records import Facts, Neighbour
+from groundcap.text.cleaning import clean_prior, tidy_caption
 
 __all__ = [
-    "BUILTIN_TEMPLATES", "STYLES", "PRIOR_LINE", "MAX_PRIOR_CHARS", "PromptTemplate", "load_template",
-    "alpaca_instruction", "alpaca_input", "alpaca_text", "clean_prior", "NEIGHBOURS_LINE", "neighbour_text",
-    "tidy_caption",
+    "BUILTIN_TEMPLATES", "STYLES", "PRIOR_LINE", "PromptTemplate", "load_template",
+    "alpaca_instruction", "alpaca_input", "alpaca_text", "NEIGHBOURS_LINE", "neighbour_text",
 ]
 
 #: Names :func:`load_template` resolves from package data.
@@ -65,7 +65,6 @@ PRIOR_LINE = "Existing caption (keep what it says that agrees with the facts): {
 NEIGHBOURS_LINE = "Captions of similar photos (use only what the facts allow):"
 
 #: A longer prior is cut at a word boundary to at most this many characters.
-MAX_PRIOR_CHARS = 500
 
 _MAX_TEMPLATE_BYTES = 1 << 20
 _TEMPLATES_PACKAGE = "groundcap.llm_finetune.templates"
@@ -85,7 +84,6 @@ _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
 _USER_KEYS = ("name", "kind", "system_prompt", "prompt_prefix", "prompt_suffix", "regex", "cot_prompt",
               "expects_json")
 _REQUIRED = ("system_prompt", "prompt_prefix", "prompt_suffix")
-_JUNK_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn")
 
 
 def _json_type(value: Any) -> str:
@@ -134,66 +132,6 @@ def _check(data: Any, where: str, builtin: bool) -> dict[str, Any]:
     return dict(data)
 
 
-def clean_prior(prior: str | bytes | None) -> str | None:
-    """Makes a prior caption safe to put in a prompt, or ``None`` when nothing usable is left.
-
-    Whitespace is collapsed, control and other invisible characters are dropped,
-    ``###`` (the Alpaca block marker) is defused, and a long prior is cut at a
-    word boundary to :data:`MAX_PRIOR_CHARS`. Text that looks binary (a NUL, or
-    more than a fifth of it undecodable or invisible) is refused as a whole.
-
-    >>> clean_prior("  a dog\\n on\\tgrass\\x07 ")
-    'a dog on grass'
-    >>> clean_prior(b"\\x89PNG\\r\\n\\x1a\\n\\x00\\x00") is None
-    True
-    >>> clean_prior("un café".encode("latin-1"))  # bytes: UTF-8, else Windows-1252 when mostly ASCII
-    'un café'
-    """
-    if prior is None:
-        return None
-    if isinstance(prior, (bytes, bytearray)):
-        if b"\x00" in prior:
-            return None
-        prior = _decode_prior(bytes(prior))
-    if not isinstance(prior, str):
-        raise TypeError(f"a prior caption must be text, got {type(prior).__name__}")
-    if "\x00" in prior:
-        return None
-    kept, junk, visible = [], 0, 0
-    for ch in unicodedata.normalize("NFC", prior):
-        if ch.isspace():
-            kept.append(" ")
-            continue
-        visible += 1
-        if ch == "\ufffd" or unicodedata.category(ch) in _JUNK_CATEGORIES:
-            junk += 1
-        else:
-            kept.append(ch)
-    if junk * 5 > visible:
-        return None
-    text = re.sub(r"#{3,}", "#", " ".join("".join(kept).split()))
-    if len(text) > MAX_PRIOR_CHARS:
-        cut = text[:MAX_PRIOR_CHARS - 3]
-        space = cut.rfind(" ")
-        if space > MAX_PRIOR_CHARS // 2:
-            cut = cut[:space]
-        text = cut.rstrip(" ,;:.-") + "..."
-    return text or None
-
-
-def _decode_prior(data: bytes) -> str:
-    """Text of a prior caption's bytes: UTF-8, else Windows-1252 for mostly-ASCII text written by
-    an 8-bit editor; anything else decodes with replacement characters, which :func:`clean_prior`
-    counts as junk."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    if sum(b >= 0x80 for b in data) * 10 <= len(data) * 3:  # random bytes are half high bytes
-        return data.decode("cp1252", errors="replace")
-    return data.decode("utf-8", errors="replace")
-
-
 @lru_cache(maxsize=None)
 def _builtin(name: str) -> PromptTemplate:
     where = f"{_TEMPLATES_PACKAGE}/{name}.json"
@@ -212,18 +150,6 @@ def alpaca_instruction(style: str = "short") -> str:
     return f"{_builtin('alpaca').instruction} {STYLES[style]}"
 
 
-def tidy_caption(caption: str) -> str:
-    """A Flickr-style reference (" ." before the stop, maybe lower-case) as a sentence.
-
-    >>> tidy_caption("a dog runs , jumps .")
-    'A dog runs, jumps.'
-    """
-    text = " ".join(caption.replace(" .", ".").replace(" ,", ",").split()).strip()
-    if text and not text.endswith((".", "!", "?")):
-        text += "."
-    return text[:1].upper() + text[1:]
-
-
 def neighbour_text(neighbours: Sequence[Neighbour]) -> str:
     """The retrieved captions as prompt lines: one caption per neighbour, nearest first.
 
@@ -238,7 +164,7 @@ def neighbour_text(neighbours: Sequence[Neighbour]) -> str:
 def alpaca_input(facts: Facts, prior: str | bytes | None = None, context_labels: bool = False,
                  neighbours: Sequence[Neighbour] = ()) -> str:
     """The Alpaca ``### Input`` text: the facts in English, then the prior caption and the neighbours' captions."""
-    text = facts.describe(context=context_labels)
+    text = describe_facts(facts, context=context_labels)
     cleaned = clean_prior(prior)
     if cleaned:
         text += "\n" + PRIOR_LINE.format(prior=cleaned)
@@ -413,7 +339,7 @@ class PromptTemplate:
         user = f"{self.prompt_prefix}{query}{self.prompt_suffix}"
         if cot_example is not None:
             example_facts, explanation = cot_example
-            user = (f"Example:\n{example_facts.describe(context=context_labels)}\n{explanation.strip()}\n\n"
+            user = (f"Example:\n{describe_facts(example_facts, context=context_labels)}\n{explanation.strip()}\n\n"
                     f"Now this image:\n{user}")
         messages = [("system", self.system_prompt)] if self.system_prompt else []
         text = f"{self.system_prompt}\n\n" if self.system_prompt else ""

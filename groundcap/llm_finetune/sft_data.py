@@ -290,7 +290,7 @@ def save_sft(dsd: Any, out_dir: str | os.PathLike[str], *, info: Mapping[str, An
     Returns:
         What was written to ``build.json``.
     """
-    from groundcap import __version__
+    from groundcap.version import __version__
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

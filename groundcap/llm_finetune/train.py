@@ -22,20 +22,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from groundcap.assets import EMBEDDED_LLM
 from groundcap.config import TrainLLMConfig, to_dict
 from groundcap.errors import ConfigError, GroundcapError
+from groundcap.llm_finetune.adapters import ADAPTER_META
 from groundcap.provenance import package_versions
 
-__all__ = ["train_llm", "training_rows", "read_adapter_meta", "ADAPTER_META", "UNSLOTH_DEFAULT"]
+__all__ = ["train_llm", "training_rows", "UNSLOTH_DEFAULT"]
 
-ADAPTER_META = "groundcap_adapter.json"
 UNSLOTH_DEFAULT = "unsloth/llama-3-8b-Instruct-bnb-4bit"
-
-
-def read_adapter_meta(adapter_dir: str | Path) -> dict[str, Any]:
-    """The groundcap metadata saved beside an adapter ({} for a foreign adapter)."""
-    path = Path(adapter_dir) / ADAPTER_META
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def training_rows(split: Any, template: str, references: str, epochs: float, seed: int) -> tuple[list[dict], float]:
@@ -155,9 +150,9 @@ def train_llm(data_dir: str | Path, out_dir: str | Path, config: TrainLLMConfig 
 def _peft_model(config: TrainLLMConfig) -> tuple[Any, Any, str]:
     from peft import LoraConfig, get_peft_model
 
-    from groundcap.llm_finetune.generators.hf import EMBEDDED_MODEL, load_causal_lm
+    from groundcap.llm_finetune.generators.hf import load_causal_lm
 
-    base = config.base_model or EMBEDDED_MODEL
+    base = config.base_model or EMBEDDED_LLM
     model, tokenizer = load_causal_lm(base, device=config.device)
     tokenizer.padding_side = "right"  # training pads after the text; generation pads before
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,

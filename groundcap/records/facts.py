@@ -354,7 +354,8 @@ class Facts:
     """Everything measured about one image: the evidence a caption is written from.
 
     Build it with :class:`groundcap.facts.FactsExtractor`; render it for a
-    prompt with :func:`groundcap.describe.describe_facts` (also ``facts.describe()``).
+    prompt with :func:`groundcap.describe.describe_facts`, which lives above the
+    records because the English depends on the spatial stage's phrases.
     """
 
     image: ImageInfo
@@ -389,12 +390,6 @@ class Facts:
 
     def colors_of(self, instance_id: str) -> ObjectColor | None:
         return next((c for c in self.colors if c.instance_id == instance_id), None)
-
-    def describe(self, **options: Any) -> str:
-        """The facts in plain English, as a prompt puts them (see ``describe_facts``)."""
-        from groundcap.describe import describe_facts
-
-        return describe_facts(self, **options)
 
     def to_dict(self) -> dict[str, Any]:
         return {

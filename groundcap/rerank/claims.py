@@ -3,7 +3,7 @@
 A caption is cut into :class:`Statement` s, each a claim as the caption makes
 it, before anything is checked (:func:`groundcap.rerank.grounding.check_claims`
 judges them against an image's facts). Objects are found through the COCO
-synonym table of :mod:`groundcap.eval.vocab`, so "a man" names a ``person``
+synonym table of :mod:`groundcap.text.vocab`, so "a man" names a ``person``
 and "a puppy" a ``dog``; nouns outside COCO ("grass", "wall") make no object
 claim. The parse is a few word lists and a left-to-right scan, no model: it
 misses some claims, and it prefers missing one to inventing one.
@@ -23,7 +23,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from groundcap.eval.vocab import SETTING_WORDS, caption_color_family, coco_synonyms
+from groundcap.text.vocab import SETTING_WORDS, caption_color_family, coco_synonyms
 
 __all__ = ["Statement", "parse_claims"]
 

@@ -38,7 +38,7 @@ import math
 from typing import Callable, Iterable, Sequence
 
 from groundcap.config import SpatialConfig
-from groundcap.eval.vocab import color_family, mentioned_classes
+from groundcap.text.vocab import color_family, mentioned_classes
 from groundcap.records import Claim, Detection, Facts
 from groundcap.rerank.base import Scorer
 from groundcap.rerank.claims import Statement, parse_claims

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import json
 import importlib
 import importlib.util
 import logging
@@ -40,6 +41,8 @@ __all__ = [
     "resolve_model_name",
     "resolve_device",
     "OPEN_CLIP_WEIGHTS",
+    "CLIP_META",
+    "read_clip_meta",
 ]
 
 log = logging.getLogger("groundcap.rerank")
@@ -47,6 +50,8 @@ log = logging.getLogger("groundcap.rerank")
 #: File name of the weights inside a ``train-clip`` folder of an open_clip model.
 OPEN_CLIP_WEIGHTS = "open_clip_model.safetensors"
 DEFAULT_MODEL = "embedded"
+#: Metadata written beside the weights of every train-clip folder.
+CLIP_META = "groundcap_clip.json"
 
 
 class ImageTextModel(abc.ABC):
@@ -159,14 +164,18 @@ def resolve_model_name(name: str, checkpoint: str | Path | None) -> str:
     """
     if not checkpoint:
         return name
-    from groundcap.rerank.train_clip import read_clip_meta
-
     trained = read_clip_meta(checkpoint).get("model")
     if not trained:
         return name
     if name and name != DEFAULT_MODEL and parse_model_name(name) != parse_model_name(trained):
         raise ConfigError(f"checkpoint {checkpoint} was trained from {trained!r}, not {name!r}")
     return trained
+
+
+def read_clip_meta(checkpoint: str | Path) -> dict[str, Any]:
+    """The metadata of a train-clip folder ({} for a file or a foreign folder)."""
+    path = Path(checkpoint) / CLIP_META
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def require_open_clip() -> Any:

@@ -35,11 +35,10 @@ from typing import Any, Iterable, Iterator, Sequence
 from groundcap.config import TrainClipConfig, to_dict
 from groundcap.errors import ConfigError
 from groundcap.provenance import package_versions
+from groundcap.rerank.models import CLIP_META
 
 __all__ = [
-    "CLIP_META",
     "train_clip",
-    "read_clip_meta",
     "pairs_from_captions",
     "pairs_from_run",
     "read_pairs",
@@ -50,16 +49,8 @@ __all__ = [
 
 log = logging.getLogger("groundcap.rerank")
 
-#: Metadata written beside the weights of every train-clip folder.
-CLIP_META = "groundcap_clip.json"
 
 Pair = tuple[Path, str]
-
-
-def read_clip_meta(checkpoint: str | Path) -> dict[str, Any]:
-    """The metadata of a train-clip folder ({} for a file or a foreign folder)."""
-    path = Path(checkpoint) / CLIP_META
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 # -- pairs --------------------------------------------------------------------

@@ -10,10 +10,10 @@ import pytest
 from groundcap.errors import ConfigError
 from groundcap.llm_finetune import prompts
 from groundcap.llm_finetune.prompts import (
-    MAX_PRIOR_CHARS, PRIOR_LINE, PromptTemplate, alpaca_input, alpaca_instruction, alpaca_text, clean_prior,
-    load_template,
+    PRIOR_LINE, PromptTemplate, alpaca_input, alpaca_instruction, alpaca_text, load_template,
 )
 from groundcap.records import ContextLabel, Detection, Facts, ImageInfo, OcrResult
+from groundcap.text.cleaning import MAX_PRIOR_CHARS, clean_prior
 
 SIZE = (640, 480)
 

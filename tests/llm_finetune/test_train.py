@@ -7,7 +7,8 @@ import pytest
 from groundcap.config import TrainLLMConfig
 from groundcap.errors import GroundcapError
 from groundcap.llm_finetune.prompts import alpaca_text
-from groundcap.llm_finetune.train import read_adapter_meta, train_llm, training_rows
+from groundcap.llm_finetune.adapters import read_adapter_meta
+from groundcap.llm_finetune.train import train_llm, training_rows
 
 datasets = pytest.importorskip("datasets")
 pytest.importorskip("trl")

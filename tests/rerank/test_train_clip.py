@@ -14,8 +14,9 @@ from fakes import TINY_CLIP as TINY
 from groundcap.config import TrainClipConfig
 from groundcap.errors import ConfigError
 from groundcap.rerank import lit
-from groundcap.rerank.train_clip import (contrastive_loss, data_hash, pairs_from_captions, pairs_from_run,
-                                         read_clip_meta, read_pairs, train_clip, wise_ft)
+from groundcap.rerank.models import read_clip_meta
+from groundcap.rerank.train_clip import (contrastive_loss, data_hash, pairs_from_captions, pairs_from_run, read_pairs,
+                                         train_clip, wise_ft)
 
 COLORS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220),
           "yellow": (230, 220, 30), "black": (10, 10, 10), "white": (245, 245, 245)}

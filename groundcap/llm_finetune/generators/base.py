@@ -9,31 +9,14 @@ every backend's candidates mean the same thing.
 from __future__ import annotations
 
 import abc
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 from groundcap.config import GenerateConfig
+from groundcap.llm_finetune.postprocess import Completion, finish
 from groundcap.llm_finetune.prompt import Prompt
 from groundcap.records import Candidate, Facts
 
 __all__ = ["Completion", "Generator"]
-
-
-class Completion(NamedTuple):
-    """One raw answer from a model.
-
-    Attributes:
-        text: The generated text, without the prompt.
-        logprob: Mean token log-probability, when the backend knows it.
-        greedy: Whether this is the greedy decode.
-        error: Why nothing was generated (the endpoint failed, ...).
-        truncated: The answer stopped at the token limit, not where the model ended it.
-    """
-
-    text: str
-    logprob: float | None = None
-    greedy: bool = False
-    error: str | None = None
-    truncated: bool = False
 
 
 class Generator(abc.ABC):
@@ -69,8 +52,6 @@ class Generator(abc.ABC):
             status (``empty``, ``garbage``, ``no_match``, ``error``...), so a
             result can show why a candidate was not chosen.
         """
-        from groundcap.llm_finetune.postprocess import finish
-
         n = self.config.n if n is None else n
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")

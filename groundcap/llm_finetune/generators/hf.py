@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from groundcap.assets import cache_dir, quiet_model_loading
+from groundcap.assets import EMBEDDED_LLM, cache_dir, quiet_model_loading
 from groundcap.config import GenerateConfig
 from groundcap.errors import ModelLoadError
 from groundcap.llm_finetune.adapters import adapter_label, resolve_adapter
@@ -41,7 +41,7 @@ __all__ = ["HFGenerator", "EMBEDDED_MODEL", "embedded_model_dir", "load_causal_l
 log = logging.getLogger(__name__)
 
 #: The name that selects the embedded SmolLM2 (also what an empty --model means).
-EMBEDDED_MODEL = "smollm2-135m-instruct"
+EMBEDDED_MODEL = EMBEDDED_LLM
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from groundcap.detect.coco import COCO80
-from groundcap.eval.vocab import coco_synonyms, color_family, colors_attached, mentioned_classes, setting_votes
+from groundcap.text.vocab import coco_synonyms, color_family, colors_attached, mentioned_classes, setting_votes
 
 
 def test_synonym_table_covers_every_coco_class():

@@ -1,7 +1,8 @@
 """Reading what human captions say: COCO objects, colors and settings.
 
 The object synonyms live in ``coco_synonyms.json`` (package data) so the same
-table serves the facts agreement here and CHAIR for generated captions.
+table serves the facts agreement and CHAIR in :mod:`groundcap.eval` and the
+grounding check's claims in :mod:`groundcap.rerank`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ _WORD = re.compile(r"[a-z]+(?:-[a-z]+)?")
 @functools.lru_cache(maxsize=1)
 def coco_synonyms() -> dict[str, tuple[str, ...]]:
     """COCO label → the caption words (and phrases) that name it."""
-    raw = json.loads(resources.files("groundcap.eval").joinpath("coco_synonyms.json").read_text("utf-8"))
+    raw = json.loads(resources.files("groundcap.text").joinpath("coco_synonyms.json").read_text("utf-8"))
     return {k: tuple(v) for k, v in raw.items() if not k.startswith("_")}
 
 
