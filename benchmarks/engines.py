@@ -71,7 +71,7 @@ def default_prompts(n_images: int) -> list[Any]:
     decoded = [load_image(p) for p in flickr_images(n_images)]
     arrays = [a for a, _ in decoded]
     facts = cap.extractor.from_arrays(arrays, [i for _, i in decoded])
-    return [cap.template.render(f, neighbours=n) for f, n in zip(facts, cap.retrieve(arrays))]
+    return cap.prompter.render_many(facts, [None] * len(facts), cap.retrieve(arrays))
 
 
 def _hf(**kw: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Facts in plain English: what ``groundcap facts`` prints and what prompts embed.
+"""Facts in plain English: what ``groundcap facts`` prints, what prompts embed, and the template sentence.
 
 The text is built from word lists and format strings, never by joining the
 characters of a string, and it is deterministic for the same facts.
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from groundcap.records import Facts, NamedColor
 from groundcap.spatial import count_phrase, display_names, relation_sentence
-from groundcap.spatial.counts import join_words
+from groundcap.spatial.counts import article, join_words, number_word, pluralize
 
-__all__ = ["describe_facts", "SETTING_PHRASES"]
+__all__ = ["describe_facts", "template_caption", "SETTING_PHRASES"]
 
 #: How each scene value is said.
 SETTING_PHRASES = {
@@ -77,3 +77,47 @@ def describe_facts(facts: Facts, *, context: bool = False, postures: bool = True
     if facts.ocr.status == "ok" and facts.ocr.texts:
         lines.append("Text: " + "; ".join(f'"{t}"' for t in facts.ocr.texts) + ".")
     return "\n".join(_sentence(line) for line in lines)
+
+
+_PLACE = {"street": "on a street", "water": "by the water", "snow": "in the snow", "grass": "on the grass",
+          "mountain": "on the rocks", "indoor room": "in a room"}
+
+
+def _main_color(facts: Facts, label: str) -> str:
+    """The first color of the first object with that label, if it is a plain color word."""
+    for d in facts.detections:
+        if d.label == label:
+            oc = facts.colors_of(d.instance_id)
+            if oc is not None and oc.colors:
+                return oc.colors[0].basic
+    return ""
+
+
+def template_caption(facts: Facts) -> str:
+    """A caption from the facts alone.
+
+    >>> from groundcap.records import Detection, Facts, ImageInfo
+    >>> f = Facts(ImageInfo(640, 480, "0"), (Detection("dog", "dog_1", (0, 0, 90, 90), 0.9, (640, 480)),))
+    >>> template_caption(f)
+    'A dog.'
+    """
+    parts = []
+    for label, count in facts.counts().items():
+        noun = pluralize(label, count)
+        color = _main_color(facts, label) if count == 1 else ""
+        phrase = f"{color} {noun}".strip()
+        parts.append(f"{article(phrase)} {phrase}" if count == 1 else f"{number_word(count)} {phrase}")
+    if parts:
+        text = join_words(parts[:3])
+    elif facts.palette:
+        text = f"a mostly {join_words([c.basic for c in facts.palette[:2]])} scene"
+    else:
+        text = "a photo"
+    scene = facts.scene
+    if scene.place.value in _PLACE and scene.place.confidence >= 0.3:
+        text += " " + _PLACE[scene.place.value]
+    elif scene.location.value == "indoor" and scene.location.confidence >= 0.3:
+        text += " indoors"
+    if scene.time_of_day.value == "night" and scene.time_of_day.confidence >= 0.3:
+        text += " at night"
+    return text[0].upper() + text[1:] + "."

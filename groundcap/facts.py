@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from groundcap.detect import create_detector
 from groundcap.records import Detection, Facts, ImageInfo, OcrResult
 from groundcap.spatial import relations_between
 from groundcap.spatial.scene import scene_of
+from groundcap.timing import StageTimer
 
 __all__ = ["FactsExtractor", "extract_facts"]
 
@@ -34,7 +35,7 @@ class FactsExtractor:
             embedded SSD-MobileNet-v2 and EfficientNet-Lite3.
 
     Attributes:
-        timings: Seconds spent per stage over this extractor's life.
+        timer: Seconds spent per stage over this extractor's life.
     """
 
     def __init__(self, config: FactsConfig | None = None) -> None:
@@ -58,7 +59,7 @@ class FactsExtractor:
         if sc.ocr not in ("auto", "on", "off"):
             raise ValueError(f"ocr must be auto, on or off, got {sc.ocr!r}")
         self.ocr = sc.ocr == "on" or (sc.ocr == "auto" and tesseract_available())
-        self.timings: dict[str, float] = {}
+        self.timer = StageTimer()
 
     @property
     def models(self) -> tuple[tuple[str, str], ...]:
@@ -70,9 +71,14 @@ class FactsExtractor:
             out.append(("pose", self.pose.name))
         return tuple(out)
 
+    @property
+    def timings(self) -> dict[str, float]:
+        """Seconds per stage over this extractor's life (the timer's totals)."""
+        return self.timer.totals
+
     def _tick(self, stage: str, start: float) -> float:
         now = time.perf_counter()
-        self.timings[stage] = self.timings.get(stage, 0.0) + now - start
+        self.timer.add(stage, now - start)
         return now
 
     def extract(self, source: Any) -> Facts:
@@ -85,10 +91,6 @@ class FactsExtractor:
         array, info = load_image(source)
         self._tick("decode", t)
         return self.from_arrays([array], [info])[0]
-
-    def extract_many(self, sources: Iterable[Any]) -> list[Facts]:
-        """Facts for several images; the first bad input raises (see the batch runner for per-item status)."""
-        return [self.extract(s) for s in sources]
 
     def from_arrays(self, arrays: Sequence[np.ndarray], infos: Sequence[ImageInfo]) -> list[Facts]:
         """Facts for already-decoded RGB arrays (the batch engine's entry point)."""

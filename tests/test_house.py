@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "groundcap"
 #: The rooms from the foot up: (room, module patterns). A module belongs to the last room whose pattern matches.
 ROOMS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("records", ("groundcap.records", "groundcap.records.*")),
-    ("foundation", ("groundcap.errors", "groundcap.version", "groundcap.registry")),
+    ("foundation", ("groundcap.errors", "groundcap.version", "groundcap.registry", "groundcap.timing")),
     ("settings", ("groundcap.config", "groundcap.assets", "groundcap.provenance")),
     ("text", ("groundcap.text", "groundcap.text.*")),
     ("data", ("groundcap.data", "groundcap.data.*")),

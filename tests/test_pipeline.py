@@ -8,6 +8,7 @@ import pytest
 
 from groundcap import Captioner, CaptionResult, ImageError
 from groundcap.config import CaptionConfig, GenerateConfig, PromptConfig, RerankConfig, merge
+from groundcap.datastore.retriever import Retriever
 from groundcap.llm_finetune.generators.base import Completion, Generator
 
 pytestmark = pytest.mark.models
@@ -35,7 +36,7 @@ def template_config(**prompt):
 
 def test_the_grounding_check_uses_the_facts_spatial_config():
     config = merge(template_config(), {"facts": {"spatial": {"near": 0.3, "far": 0.7}}})
-    (grounding,) = [s for s in Captioner(config).scorers if s.name == "grounding"]
+    (grounding,) = [s for s in Captioner(config).ranker.scorers if s.name == "grounding"]
     assert (grounding.spatial.near, grounding.spatial.far) == (0.3, 0.7)
 
 
@@ -199,7 +200,7 @@ def test_retrieved_captions_reach_the_prompt_the_ranking_and_the_result(bus_path
     config = dataclasses.replace(template_config(), rerank=RerankConfig(("consensus",), (1.0,)),
                                  retrieve=RetrieveConfig(neighbours=2))
     captioner = Captioner(config, generator=gen)
-    captioner.datastore = store = NearStore()
+    captioner.retriever = Retriever(store := NearStore(), 2)
     result = captioner.caption(bus_path)
     assert store.calls == [((1080, 810, 3), 2)]
     assert "- A red bus stops on a city street.\n- People wait by a bus." in gen.prompts[0].messages[-1][1]
@@ -213,7 +214,7 @@ def test_no_datastore_means_no_retrieval(bus_path):
     from groundcap.config import RetrieveConfig
 
     captioner = Captioner(dataclasses.replace(template_config(), retrieve=RetrieveConfig(datastore="none")))
-    assert captioner.datastore is None
+    assert not captioner.retriever.enabled and captioner.retriever.datastore is None
     result = captioner.caption(bus_path)
     assert result.neighbours == () and "Captions of similar photos" not in result.prompt
 

@@ -58,10 +58,6 @@ class ContextClassifier:
         x = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
         return self._model.run(x[None])[0][0]
 
-    def probabilities(self, image: np.ndarray) -> np.ndarray:
-        """Softmax over the 1000 classes for one RGB uint8 array."""
-        return self._run(image)
-
     def classify(self, image: np.ndarray) -> tuple[ContextLabel, ...]:
         """Top labels of one RGB uint8 array, best first."""
         return self.top_labels(self._run(image))

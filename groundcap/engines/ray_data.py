@@ -42,7 +42,8 @@ from groundcap.data.images import load_image_bytes
 from groundcap.data.inputs import InputItem
 from groundcap.engines.stages import Prepared, ShardJob, groups_of, measure, prepare, prior_of, row_of
 from groundcap.errors import ConfigError
-from groundcap.records import Facts, ImageInfo
+from groundcap.records import Facts, ImageInfo, Proposal
+from groundcap.timing import StageTimer
 
 __all__ = ["RayEngine", "FactsActor", "GenerateActor", "RerankActor"]
 
@@ -250,17 +251,17 @@ class GenerateActor(_Stage):
     def group(self, row: dict[str, Any]) -> dict[str, Any]:
         group = [_prepared(d) for d in json.loads(row["inputs"])]
         todo = [(p, data) for p, data in zip(group, row["images"]) if _captioned(p)]
-        call: dict[str, float] = {}
+        timer = StageTimer()
         proposals = []
         if todo:
             priors = [prior_of(p, self.captioner.config.prompt.prior) for p, _ in todo]
             neighbours = None
-            if self.captioner.datastore is not None:  # retrieval needs the pixels, as in the local engine
+            if self.captioner.retriever.enabled:  # retrieval needs the pixels, as in the local engine
                 arrays = [load_image_bytes(data, p.item.path or p.item.source)[0] for p, data in todo]
-                neighbours = self.captioner.retrieve(arrays, _call=call)
+                neighbours = self.captioner.retrieve(arrays, timer=timer)
             proposals = self.captioner.propose([p.facts for p, _ in todo], priors, neighbours=neighbours,
-                                               _call=call)
-        return {**row, "proposals": _dumps({"proposals": [p.to_dict() for p in proposals], "call": call,
+                                               timer=timer)
+        return {**row, "proposals": _dumps({"proposals": [p.to_dict() for p in proposals], "call": timer.to_dict(),
                                             "models": dict(self.captioner.models)})}
 
 
@@ -282,8 +283,6 @@ class RerankActor(_Stage):
         self.captioner = Captioner(dataclasses.replace(config, generate=template))
 
     def group(self, row: dict[str, Any]) -> dict[str, Any]:
-        from groundcap.pipeline import Proposal
-
         group = [_prepared(d) for d in json.loads(row["inputs"])]
         todo = [(p, data) for p, data in zip(group, row["images"]) if _captioned(p)]
         results = {}
@@ -292,7 +291,7 @@ class RerankActor(_Stage):
             arrays = [load_image_bytes(data, p.item.path or p.item.source)[0] for p, data in todo]
             out = self.captioner.decide(arrays, [p.facts for p, _ in todo],
                                         [Proposal.from_dict(d) for d in generated["proposals"]],
-                                        _call=dict(generated["call"]))
+                                        timer=StageTimer.from_dict(generated["call"]))
             models = tuple(generated["models"].items())
             results = {id(p): dataclasses.replace(r, models=models) for (p, _), r in zip(todo, out)}
         rows = [row_of(p, results.get(id(p))) for p in group]

@@ -12,7 +12,9 @@ for JSON. Only the standard library is imported here.
 True
 """
 
-from groundcap.records.captions import CANDIDATE_STATUSES, CLAIM_KINDS, CLAIM_VERDICTS, Candidate, CaptionResult, Claim
+from groundcap.records.captions import (
+    CANDIDATE_STATUSES, CLAIM_KINDS, CLAIM_VERDICTS, Candidate, CaptionResult, Claim, Proposal,
+)
 from groundcap.records.facts import (
     PREDICATES, ContextLabel, Detection, Facts, ImageInfo, NamedColor, ObjectColor, OcrResult, Posture, Relation,
     Scene, SceneCue,
@@ -22,5 +24,5 @@ from groundcap.records.neighbours import Neighbour
 __all__ = [
     "PREDICATES", "ImageInfo", "Detection", "NamedColor", "ObjectColor", "Relation", "SceneCue", "Scene",
     "ContextLabel", "Posture", "OcrResult", "Facts", "CANDIDATE_STATUSES", "Candidate", "CaptionResult",
-    "CLAIM_KINDS", "CLAIM_VERDICTS", "Claim", "Neighbour",
+    "CLAIM_KINDS", "CLAIM_VERDICTS", "Claim", "Neighbour", "Proposal",
 ]

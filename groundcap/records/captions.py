@@ -10,7 +10,8 @@ from typing import Any, Mapping
 from groundcap.records.facts import Facts
 from groundcap.records.neighbours import Neighbour
 
-__all__ = ["CANDIDATE_STATUSES", "CLAIM_KINDS", "CLAIM_VERDICTS", "Claim", "Candidate", "CaptionResult"]
+__all__ = ["CANDIDATE_STATUSES", "CLAIM_KINDS", "CLAIM_VERDICTS", "Claim", "Candidate", "CaptionResult",
+           "Proposal"]
 
 #: Why a candidate is or is not usable.
 CANDIDATE_STATUSES = (
@@ -179,3 +180,33 @@ class CaptionResult:
                    Facts.from_dict(d["facts"]), d.get("prompt", ""), d.get("status", "ok"),
                    tuple(d.get("models", {}).items()), tuple(d.get("timings", {}).items()),
                    d.get("detail", ""), tuple(Neighbour.from_dict(n) for n in d.get("neighbours") or ()))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What the generation step hands the rerank step for one image.
+
+    Attributes:
+        prompt: The prompt text the generator saw.
+        candidates: The generator's candidates, unranked; a failed generator
+            call leaves one ``error`` candidate saying why.
+        neighbours: The datastore photos whose captions the prompt showed,
+            which the ranking compares the candidates with.
+    """
+
+    prompt: str
+    candidates: tuple[Candidate, ...]
+    neighbours: tuple[Neighbour, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "candidates", tuple(self.candidates))
+        object.__setattr__(self, "neighbours", tuple(self.neighbours))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prompt": self.prompt, "candidates": [c.to_dict() for c in self.candidates],
+                "neighbours": [n.to_dict() for n in self.neighbours]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Proposal:
+        return cls(d["prompt"], tuple(Candidate.from_dict(c) for c in d["candidates"]),
+                   tuple(Neighbour.from_dict(n) for n in d.get("neighbours") or ()))
