@@ -27,11 +27,11 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 from groundcap.config import FactsConfig, config_hash, to_dict
+from groundcap.data.atomic import atomic_file
 from groundcap.errors import ImageError
 from groundcap.records import Facts
 
@@ -165,15 +165,5 @@ class FactsCache:
 
 def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes it private; cached facts are not secret
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_file(path, "w", unique=True, fsync=False, encoding="utf-8") as fh:
+        fh.write(text)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from groundcap.data.atomic import atomic_file
+from groundcap.data.atomic import atomic_dir, atomic_file
 from groundcap.errors import ConfigError, ImageError
 
 __all__ = ["BuildSummary", "build_datastore", "MANIFEST", "CAPTIONS", "EMBEDDINGS", "FORMAT", "MANIFEST_FIELDS",
@@ -182,22 +180,10 @@ def _write(out: Path, rows: list, tensors: dict[str, np.ndarray], manifest: dict
     """Writes the three files into ``.OUT.tmp/``, then swaps that folder in for ``out``."""
     from groundcap.datastore.storage import save_tensors
 
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(out) as tmp:
         with atomic_file(tmp / CAPTIONS, "w", encoding="utf-8") as fh:
             for row in rows:
                 fh.write(json.dumps({"key": row.key, "captions": list(row.captions)}, ensure_ascii=False) + "\n")
         save_tensors(tensors, tmp / EMBEDDINGS, {"groundcap_datastore": str(FORMAT)})
         with atomic_file(tmp / MANIFEST, "w", encoding="utf-8") as fh:
             fh.write(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
-        old = out.with_name(f".{out.name}.old")
-        if out.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -25,7 +25,6 @@ import hashlib
 import importlib.resources
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -173,10 +172,10 @@ class FeatureCache:
     def _save(self, key: str, row: np.ndarray) -> None:
         f = self._file(key)
         f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_name(f"{f.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as fh:
+        from groundcap.data.atomic import atomic_file
+
+        with atomic_file(f, unique=True, fsync=False) as fh:
             np.save(fh, row.astype(np.float32), allow_pickle=False)
-        os.replace(tmp, f)
 
 
 def text_key(text: str) -> str:
