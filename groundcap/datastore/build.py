@@ -102,7 +102,8 @@ def build_datastore(source: str | Path, out: str | Path, *, embedding: str = DEF
     from groundcap.datastore.embeddings import PREPROCESSING, create_embedding
     from groundcap.datastore.sources import read_source
     from groundcap.datastore.storage import STORAGES, fit_pca, project, quantise
-    from groundcap.rerank.lit import FeatureCache, ImageFeatures, default_feature_cache
+    from groundcap.data.feature_cache import FeatureCache
+    from groundcap.rerank.lit import ImageFeatures, default_feature_cache
 
     start = time.perf_counter()
     if storage not in STORAGES:
