@@ -36,13 +36,13 @@ import io
 import json
 import logging
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from groundcap.data.caption_sources import IMAGE_SUFFIXES, imagefolder_metadata, source_root
+from groundcap.data.caption_sources import imagefolder_metadata, source_root
 from groundcap.data.images import read_image_file
+from groundcap.data.walk import leaves_root, read_sidecar_caption, sidecar_path, walk_images
 from groundcap.errors import ImageError, InputError
 from groundcap.llm_finetune.prompts import clean_prior
 
@@ -54,8 +54,6 @@ log = logging.getLogger("groundcap.data")
 PATH_COLUMNS = ("path", "image", "filepath", "file_name", "file", "image_path", "img")
 #: Columns taken as the prior caption, in order of preference.
 CAPTION_COLUMNS = ("caption", "text", "title", "prior")
-#: A sidecar caption is read up to this many bytes.
-SIDECAR_MAX_BYTES = 64 * 1024
 
 _CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -163,40 +161,6 @@ def read_item_bytes(item: InputItem) -> bytes:
     return read_image_file(item.path)
 
 
-def read_sidecar_caption(image_path: str | os.PathLike[str]) -> bytes | None:
-    """The bytes of ``photo.txt`` beside ``photo.jpg``, if any (at most :data:`SIDECAR_MAX_BYTES`,
-    cut at a space so that no character is split).
-
-    Only a regular file is read: a FIFO named ``photo.txt`` would block.
-    """
-    try:
-        with open(_sidecar_path(image_path), "rb", opener=_open_nonblocking) as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                return None
-            data = fh.read(SIDECAR_MAX_BYTES + 1)
-    except (OSError, ValueError):
-        return None
-    if len(data) > SIDECAR_MAX_BYTES:
-        data = data[:SIDECAR_MAX_BYTES]
-        space = data.rfind(b" ")
-        data = data[:space] if space > 0 else data
-    return data
-
-
-def _open_nonblocking(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NONBLOCK)
-
-
-def _sidecar_path(image_path: str | os.PathLike[str]) -> str:
-    return os.path.splitext(os.fsdecode(os.fspath(image_path)))[0] + ".txt"
-
-
-def _leaves(root: str, path: str) -> bool:
-    """Whether ``path``, its links followed, lies outside the folder ``root`` (itself resolved)."""
-    real = os.path.realpath(path)
-    return not (real == root or real.startswith(root.rstrip("/") + "/"))
-
-
 def _prior(value: Any) -> str | None:
     """A prior caption from a cell: a string, bytes, or the first of a list."""
     if isinstance(value, (list, tuple)):
@@ -210,54 +174,21 @@ def _prior(value: Any) -> str | None:
 
 
 def _read_folder(root: str, exclude: Sequence[str | Path]) -> list[InputItem]:
-    """Walks ``root`` without following linked folders; hidden entries and ``exclude`` are skipped."""
-    skip = {os.path.realpath(os.path.expanduser(os.fspath(e))) for e in exclude}
+    """The images :func:`~groundcap.data.walk.walk_images` finds below ``root``, sorted by ``source``."""
     priors = _metadata_priors(Path(root))
-    items: list[InputItem] = []
-    linked, unreadable = 0, 0
-    pending = [""]
-    while pending:
-        rel_dir = pending.pop()
-        try:
-            with os.scandir(os.path.join(root, rel_dir)) as it:
-                entries = list(it)
-        except OSError:
-            unreadable += 1
-            continue
-        for entry in entries:
-            # Hidden files too: macOS leaves "._photo.jpg" resource forks that are not images.
-            if entry.name.startswith("."):
-                continue
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            is_image = os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-            except OSError:
-                is_dir = False
-            if is_dir:
-                if os.path.realpath(entry.path) in skip:
-                    continue
-                pending.append(rel)
-            elif not is_image and entry.is_symlink() and os.path.isdir(entry.path):
-                linked += 1
-            if is_image:
-                items.append(_folder_item(root, rel, entry.path, entry.is_symlink(), priors))
-    if linked:
-        log.warning("%s: did not follow %d linked folder(s)", root, linked)
-    if unreadable:
-        log.warning("%s: could not list %d folder(s)", root, unreadable)
+    items = [_folder_item(root, e.rel, e.path, e.outside, priors) for e in walk_images(root, exclude)]
     return sorted(items, key=lambda it: it.source)
 
 
-def _folder_item(root: str, rel: str, path: str, is_link: bool, priors: dict[str, str]) -> InputItem:
-    if is_link and _leaves(root, path):
+def _folder_item(root: str, rel: str, path: str, outside: bool, priors: dict[str, str]) -> InputItem:
+    if outside:
         return InputItem(rel, status="outside_root",
                          error=f"a symbolic link to {os.path.realpath(path)}, outside {root}")
     prior = priors.get(rel)
     if prior is None:
-        side = _sidecar_path(path)
+        side = sidecar_path(path)
         # A linked sidecar is read only when it stays inside the folder: its text ends up in outputs.
-        if not (os.path.islink(side) and _leaves(root, side)):
+        if not (os.path.islink(side) and leaves_root(root, side)):
             prior = clean_prior(read_sidecar_caption(path))
     return InputItem(rel, path, prior)
 
@@ -316,7 +247,7 @@ def _manifest_item(root: str, value: str, prior: str | None) -> InputItem:
     if os.path.isabs(norm):
         return InputItem(norm, norm, prior)
     full = os.path.join(root, norm)
-    if norm == ".." or norm.startswith("../") or _leaves(root, full):
+    if norm == ".." or norm.startswith("../") or leaves_root(root, full):
         return InputItem(norm, status="outside_root", error=f"{value!r} resolves outside {root}")
     return InputItem(norm, full, prior)
 

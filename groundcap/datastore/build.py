@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from groundcap.data.atomic import atomic_dir, atomic_file
-from groundcap.errors import ConfigError, ImageError
+from groundcap.data.walk import load_counted
+from groundcap.errors import ConfigError
 
 __all__ = ["BuildSummary", "build_datastore", "MANIFEST", "CAPTIONS", "EMBEDDINGS", "FORMAT", "MANIFEST_FIELDS",
            "DEFAULT_EMBEDDING", "DEFAULT_PCA",
@@ -123,7 +124,7 @@ def build_datastore(source: str | Path, out: str | Path, *, embedding: str = DEF
         if row.key in seen or not row.captions:
             skipped["duplicate_key" if row.key in seen else "no_captions"] += 1
             continue
-        decoded = _decoded(row.path, skipped, errors)
+        decoded = load_counted(row.path, skipped, errors)
         if decoded is not None:
             seen.add(row.key)
             kept.append(row)
@@ -143,19 +144,6 @@ def build_datastore(source: str | Path, out: str | Path, *, embedding: str = DEF
                            tuple(errors), time.perf_counter() - start)
     log.info("datastore %s: %d photos, skipped %s", out, summary.count, summary.skipped)
     return summary
-
-
-def _decoded(path: Path, skipped: Counter, errors: list[str]) -> tuple[np.ndarray, Any] | None:
-    """The decoded photo, or None with its failure counted by reason (the first 10 messages kept)."""
-    from groundcap.data.images import load_image
-
-    try:
-        return load_image(path)
-    except ImageError as e:
-        skipped[e.reason] += 1
-        if len(errors) < 10:
-            errors.append(str(e))
-        return None
 
 
 def _manifest(model: Any, feature_dim: int, pca: int | None, storage: str, count: int, preprocess: str,
