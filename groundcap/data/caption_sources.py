@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from groundcap.data.captions import CaptionedImage, read_captions_jsonl
+from groundcap.data.walk import IMAGE_SUFFIXES, leaves_root, read_sidecar_caption, sidecar_path, walk_images
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -55,9 +56,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("groundcap.data")
-
-#: File suffixes taken as images when a folder is walked.
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
 _SPLIT_NAMES = {"train": "train", "training": "train", "dev": "dev", "val": "dev", "valid": "dev",
                 "validation": "dev", "test": "test", "testing": "test", "none": "none", "": "none"}
@@ -322,27 +320,31 @@ def read_sidecar_folder(root: str | Path) -> list[CaptionedImage]:
     Each non-empty line of the sidecar is one caption; images without a
     sidecar, or with an empty one, are left out. An image under a top-level
     ``train/``, ``validation/``/``dev/`` or ``test/`` folder takes that split;
-    when no image does, every image gets :func:`hash_split`. Symlinks that
-    resolve outside ``root`` are skipped with a warning.
+    when no image does, every image gets :func:`hash_split`. The folder is
+    walked by :func:`~groundcap.data.walk.walk_images`: hidden entries and
+    linked folders are not walked, symlinks that resolve outside ``root`` are
+    skipped with a warning, and a sidecar is read only when it is a regular
+    file, up to :data:`~groundcap.data.walk.SIDECAR_MAX_BYTES`.
     """
     root = Path(root).expanduser().resolve()
     found: list[tuple[Path, tuple[str, ...], str | None]] = []
     escaped = 0
-    for image in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
-        side = image.with_suffix(".txt")
+    for entry in walk_images(str(root)):
+        image, side = Path(entry.path), Path(sidecar_path(entry.path))
         if not side.is_file():
             continue
-        real = image.resolve()
-        if not real.is_relative_to(root) or not side.resolve().is_relative_to(root):
+        if entry.outside or leaves_root(str(root), str(side)):
             escaped += 1
             continue
-        if not real.is_file():
+        data = read_sidecar_caption(image) if image.is_file() else None
+        if data is None:
             continue
-        caps = tuple(line.strip() for line in side.read_text(encoding="utf-8-sig").splitlines() if line.strip())
+        caps = tuple(line.strip() for line in data.decode("utf-8-sig").splitlines() if line.strip())
         parts = image.relative_to(root).parts
         top = parts[0].lower() if len(parts) > 1 else ""
         if caps:
             found.append((image, caps, _SPLIT_NAMES.get(top) if top and top != "none" else None))
+    found.sort(key=lambda f: f[0])
     if escaped:
         log.warning("%s: skipped %d image(s) that resolve outside the folder", root, escaped)
     any_split = any(s is not None for _, _, s in found)

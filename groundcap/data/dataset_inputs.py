@@ -1,6 +1,6 @@
 """Inputs from a Hugging Face dataset saved with ``save_to_disk`` (a ``Dataset`` or a ``DatasetDict``).
 
-Each row of each split is one :class:`~groundcap.data.inputs.InputItem` with
+Each row of each split is one :class:`~groundcap.data.input_items.InputItem` with
 ``source = f"{split}/{index}"``. The image column is the first
 ``datasets.Image`` feature (or a column named ``image``/``img``); its bytes
 are read undecoded, and the dataset is opened once per process.
@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from groundcap.data.inputs import InputItem, _columns, _find, _manifest_item, _prior, read_item_bytes
+from groundcap.data.input_items import InputItem, choose_columns, find_column, manifest_item, prior_of, read_file_bytes
 from groundcap.errors import ImageError, InputError
 
 __all__ = ["is_saved_dataset", "read_dataset", "dataset_bytes"]
@@ -32,9 +32,9 @@ def read_dataset(root: Path, path_column: str | None, caption_column: str | None
         if path_column not in (None, image):
             raise InputError(f"{where}: the image column is {image!r} (the first datasets.Image feature), "
                              f"not {path_column!r}")
-        _, ccol = _columns(where, list(ds.column_names), image, caption_column)
+        _, ccol = choose_columns(where, list(ds.column_names), image, caption_column)
         captions = ds[ccol] if ccol else [None] * len(ds)
-        items.extend(InputItem(f"{split}/{i}", prior=_prior(c), hf=(folder, split, i))
+        items.extend(InputItem(f"{split}/{i}", prior=prior_of(c), hf=(folder, split, i))
                      for i, c in enumerate(captions))
     return items
 
@@ -50,7 +50,7 @@ def _image_column(features: Any, where: str) -> str:
     for name, feature in features.items():
         if isinstance(feature, Image):
             return name
-    named = _find(list(features), ("image", "img"))
+    named = find_column(list(features), ("image", "img"))
     if named is None:
         raise InputError(f"{where}: no image column (a datasets.Image feature, or one named image or img); "
                          f"found columns: {', '.join(map(repr, features)) or 'none'}")
@@ -96,4 +96,4 @@ def dataset_bytes(item: InputItem) -> bytes:
     if not path:
         raise ImageError(item.source, "not_found", f"row {index} of {folder} ({split}) holds no image")
     # A stored path is read as a manifest's would be: relative ones must stay inside the dataset folder.
-    return read_item_bytes(_manifest_item(folder, path, None))
+    return read_file_bytes(manifest_item(folder, path, None))

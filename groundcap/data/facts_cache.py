@@ -27,11 +27,11 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 from groundcap.config import FactsConfig, config_hash, to_dict
+from groundcap.data.content_cache import ContentFiles, write_entry
 from groundcap.errors import ImageError
 from groundcap.records import Facts
 
@@ -72,6 +72,7 @@ class FactsCache:
         self.config = config or FactsConfig()
         self.config_hash = config_hash(self.config)
         self.dir = self.root / self.config_hash
+        self._files = ContentFiles(self.dir, ".json")
         self.hits = self.misses = self.errors = 0
 
     def __repr__(self) -> str:
@@ -81,7 +82,7 @@ class FactsCache:
         """Where the facts of the image with this content hash live."""
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
             raise ValueError(f"expected a lowercase hex sha256, got {sha256!r}")
-        return self.dir / sha256[:2] / f"{sha256}.json"
+        return self._files.path_for(sha256)
 
     def get(self, sha256: str) -> Facts | None:
         """The cached facts of an image, or ``None`` on a miss (absent or unreadable file)."""
@@ -107,9 +108,9 @@ class FactsCache:
         """
         path = self.path_for(facts.image.sha256)
         if not (self.dir / "config.json").is_file():
-            _write_atomic(self.dir / "config.json", json.dumps(to_dict(self.config), indent=2, sort_keys=True))
-        _write_atomic(path, json.dumps(facts.to_dict(), ensure_ascii=False))
-        return path
+            write_entry(self.dir / "config.json",
+                        json.dumps(to_dict(self.config), indent=2, sort_keys=True).encode("utf-8"))
+        return write_entry(path, json.dumps(facts.to_dict(), ensure_ascii=False).encode("utf-8"))
 
     def facts_for(self, paths: Sequence[str | os.PathLike[str]], extractor: Any) -> list[Facts | ImageError]:
         """Facts for each image path, running ``extractor`` only on cache misses.
@@ -161,19 +162,3 @@ class FactsCache:
             self.put(facts)
         except OSError as e:
             log.warning("could not write the facts cache under %s: %s", self.dir, e)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes it private; cached facts are not secret
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

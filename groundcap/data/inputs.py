@@ -36,54 +36,23 @@ import io
 import json
 import logging
 import os
-import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from groundcap.data.caption_sources import IMAGE_SUFFIXES, imagefolder_metadata, source_root
-from groundcap.data.images import read_image_file
-from groundcap.errors import ImageError, InputError
+from groundcap.data.caption_sources import imagefolder_metadata, source_root
+from groundcap.data.input_items import CAPTION_COLUMNS, PATH_COLUMNS  # noqa: F401 (named in the docs)
+from groundcap.data.input_items import InputItem, choose_columns, manifest_item, prior_of, read_file_bytes
+from groundcap.data.walk import leaves_root, read_sidecar_caption, sidecar_path, walk_images
+from groundcap.errors import InputError
 from groundcap.text.cleaning import clean_prior
 
 __all__ = ["InputItem", "read_inputs", "read_item_bytes", "item_key", "input_root", "read_sidecar_caption"]
 
 log = logging.getLogger("groundcap.data")
 
-#: Columns taken as the image path, in order of preference (case, spaces and dashes aside).
-PATH_COLUMNS = ("path", "image", "filepath", "file_name", "file", "image_path", "img")
-#: Columns taken as the prior caption, in order of preference.
-CAPTION_COLUMNS = ("caption", "text", "title", "prior")
-#: A sidecar caption is read up to this many bytes.
-SIDECAR_MAX_BYTES = 64 * 1024
-
 _CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
 _METADATA_CAPTIONS = ("text", "caption", "captions")
-
-
-@dataclass(frozen=True)
-class InputItem:
-    """One image a run will caption, or a row that already failed.
-
-    Attributes:
-        source: The posix path relative to the input root; ``split/index`` for
-            a Hugging Face dataset; the path itself for an absolute manifest path.
-        path: The absolute path of the file to read; ``""`` for dataset rows
-            and for items whose ``status`` is set.
-        prior: The caption given with the input, cleaned as a prompt would
-            clean it (``None`` when absent, empty or binary).
-        status: ``""``, or a failure known before reading (``"outside_root"``).
-        error: What that failure is.
-        hf: ``(dataset folder, split, row index)`` for a ``save_to_disk`` dataset.
-    """
-
-    source: str
-    path: str = ""
-    prior: str | None = None
-    status: str = ""
-    error: str = ""
-    hf: tuple[str, str, int] | None = None
 
 
 def item_key(source: str, sha256: str) -> str:
@@ -152,112 +121,32 @@ def read_item_bytes(item: InputItem) -> bytes:
             could not be read (``not_found``, ``is_directory``, ``broken_link``,
             ``symlink_loop``, ``permission_denied``, ``empty_file``, ...).
     """
-    if item.status:
-        raise ImageError(item.source, item.status, item.error)
-    if item.hf is not None:
+    if item.hf is not None and not item.status:
         from groundcap.data.dataset_inputs import dataset_bytes
 
         return dataset_bytes(item)
-    if not item.path:
-        raise ImageError(item.source, "not_found", "the item names no file")
-    return read_image_file(item.path)
-
-
-def read_sidecar_caption(image_path: str | os.PathLike[str]) -> bytes | None:
-    """The bytes of ``photo.txt`` beside ``photo.jpg``, if any (at most :data:`SIDECAR_MAX_BYTES`,
-    cut at a space so that no character is split).
-
-    Only a regular file is read: a FIFO named ``photo.txt`` would block.
-    """
-    try:
-        with open(_sidecar_path(image_path), "rb", opener=_open_nonblocking) as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                return None
-            data = fh.read(SIDECAR_MAX_BYTES + 1)
-    except (OSError, ValueError):
-        return None
-    if len(data) > SIDECAR_MAX_BYTES:
-        data = data[:SIDECAR_MAX_BYTES]
-        space = data.rfind(b" ")
-        data = data[:space] if space > 0 else data
-    return data
-
-
-def _open_nonblocking(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NONBLOCK)
-
-
-def _sidecar_path(image_path: str | os.PathLike[str]) -> str:
-    return os.path.splitext(os.fsdecode(os.fspath(image_path)))[0] + ".txt"
-
-
-def _leaves(root: str, path: str) -> bool:
-    """Whether ``path``, its links followed, lies outside the folder ``root`` (itself resolved)."""
-    real = os.path.realpath(path)
-    return not (real == root or real.startswith(root.rstrip("/") + "/"))
-
-
-def _prior(value: Any) -> str | None:
-    """A prior caption from a cell: a string, bytes, or the first of a list."""
-    if isinstance(value, (list, tuple)):
-        value = value[0] if value else None
-    if isinstance(value, str) and any("\udc80" <= ch <= "\udcff" for ch in value):
-        value = value.encode("utf-8", "surrogateescape")  # a CSV cell that was not UTF-8: let clean_prior decode it
-    return clean_prior(value) if isinstance(value, (str, bytes, bytearray)) else None
+    return read_file_bytes(item)
 
 
 # -- folders and imagefolders ------------------------------------------------
 
 
 def _read_folder(root: str, exclude: Sequence[str | Path]) -> list[InputItem]:
-    """Walks ``root`` without following linked folders; hidden entries and ``exclude`` are skipped."""
-    skip = {os.path.realpath(os.path.expanduser(os.fspath(e))) for e in exclude}
+    """The images :func:`~groundcap.data.walk.walk_images` finds below ``root``, sorted by ``source``."""
     priors = _metadata_priors(Path(root))
-    items: list[InputItem] = []
-    linked, unreadable = 0, 0
-    pending = [""]
-    while pending:
-        rel_dir = pending.pop()
-        try:
-            with os.scandir(os.path.join(root, rel_dir)) as it:
-                entries = list(it)
-        except OSError:
-            unreadable += 1
-            continue
-        for entry in entries:
-            # Hidden files too: macOS leaves "._photo.jpg" resource forks that are not images.
-            if entry.name.startswith("."):
-                continue
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            is_image = os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-            except OSError:
-                is_dir = False
-            if is_dir:
-                if os.path.realpath(entry.path) in skip:
-                    continue
-                pending.append(rel)
-            elif not is_image and entry.is_symlink() and os.path.isdir(entry.path):
-                linked += 1
-            if is_image:
-                items.append(_folder_item(root, rel, entry.path, entry.is_symlink(), priors))
-    if linked:
-        log.warning("%s: did not follow %d linked folder(s)", root, linked)
-    if unreadable:
-        log.warning("%s: could not list %d folder(s)", root, unreadable)
+    items = [_folder_item(root, e.rel, e.path, e.outside, priors) for e in walk_images(root, exclude)]
     return sorted(items, key=lambda it: it.source)
 
 
-def _folder_item(root: str, rel: str, path: str, is_link: bool, priors: dict[str, str]) -> InputItem:
-    if is_link and _leaves(root, path):
+def _folder_item(root: str, rel: str, path: str, outside: bool, priors: dict[str, str]) -> InputItem:
+    if outside:
         return InputItem(rel, status="outside_root",
                          error=f"a symbolic link to {os.path.realpath(path)}, outside {root}")
     prior = priors.get(rel)
     if prior is None:
-        side = _sidecar_path(path)
+        side = sidecar_path(path)
         # A linked sidecar is read only when it stays inside the folder: its text ends up in outputs.
-        if not (os.path.islink(side) and _leaves(root, side)):
+        if not (os.path.islink(side) and leaves_root(root, side)):
             prior = clean_prior(read_sidecar_caption(path))
     return InputItem(rel, path, prior)
 
@@ -272,7 +161,7 @@ def _metadata_priors(root: Path) -> dict[str, str]:
             if not isinstance(name, str) or not name:
                 raise InputError(f"{where}: expected a 'file_name' string")
             column = next((c for c in _METADATA_CAPTIONS if c in row), None)
-            prior = _prior(row[column]) if column else None
+            prior = prior_of(row[column]) if column else None
             if prior is not None:
                 priors.setdefault(os.path.normpath(os.path.join(base, name)), prior)
     return priors
@@ -301,7 +190,7 @@ def _read_manifest(path: Path, root: str, path_column: str | None, caption_colum
     items: dict[str, InputItem] = {}
     repeated = 0
     for where, value, caption in _manifest_rows(path, path_column, caption_column):
-        item = _manifest_item(root, _path_text(value, where), _prior(caption))
+        item = manifest_item(root, _path_text(value, where), prior_of(caption))
         if item.source in items:
             repeated += 1
         else:
@@ -309,16 +198,6 @@ def _read_manifest(path: Path, root: str, path_column: str | None, caption_colum
     if repeated:
         log.warning("%s: skipped %d repeated row(s) naming an image already listed", path, repeated)
     return list(items.values())
-
-
-def _manifest_item(root: str, value: str, prior: str | None) -> InputItem:
-    norm = os.path.normpath(value)
-    if os.path.isabs(norm):
-        return InputItem(norm, norm, prior)
-    full = os.path.join(root, norm)
-    if norm == ".." or norm.startswith("../") or _leaves(root, full):
-        return InputItem(norm, status="outside_root", error=f"{value!r} resolves outside {root}")
-    return InputItem(norm, full, prior)
 
 
 def _path_text(value: Any, where: str) -> str:
@@ -337,7 +216,7 @@ def _manifest_rows(path: Path, path_column: str | None,
         import pyarrow.parquet as pq
 
         names = list(pq.read_schema(path).names)
-        pcol, ccol = _columns(path, names, path_column, caption_column)
+        pcol, ccol = choose_columns(path, names, path_column, caption_column)
         table = pq.read_table(path, columns=[c for c in (pcol, ccol) if c])
         captions = table.column(ccol).to_pylist() if ccol else [None] * table.num_rows
         for n, (value, caption) in enumerate(zip(table.column(pcol).to_pylist(), captions), start=1):
@@ -345,7 +224,7 @@ def _manifest_rows(path: Path, path_column: str | None,
     elif suffix in _JSONL_SUFFIXES:
         rows = list(_jsonl_rows(path))
         names = list(dict.fromkeys(k for _, row in rows for k in row))
-        pcol, ccol = _columns(path, names, path_column, caption_column)
+        pcol, ccol = choose_columns(path, names, path_column, caption_column)
         for where, row in rows:
             yield where, row.get(pcol), row.get(ccol) if ccol else None
     else:
@@ -358,31 +237,10 @@ def _manifest_rows(path: Path, path_column: str | None,
         if not header:
             raise InputError(f"{path}: empty manifest; expected a header row naming the columns")
         names = [h.strip() for h in header]
-        pcol, ccol = _columns(path, names, path_column, caption_column)
+        pcol, ccol = choose_columns(path, names, path_column, caption_column)
         pi, ci = names.index(pcol), names.index(ccol) if ccol else None
         for row in reader:
             if not "".join(row).strip():
                 continue
             yield (f"{path}:{reader.line_num}", row[pi] if pi < len(row) else None,
                    row[ci] if ci is not None and ci < len(row) else None)
-
-
-def _columns(path: Path | str, names: list[str], path_column: str | None,
-             caption_column: str | None) -> tuple[str, str | None]:
-    """The path and caption columns among ``names``, given or found."""
-    found = ", ".join(map(repr, names)) or "none"
-    for given in (path_column, caption_column):
-        if given is not None and given not in names:
-            raise InputError(f"{path}: no column {given!r}; found columns: {found}")
-    pcol = path_column or _find(names, PATH_COLUMNS)
-    if pcol is None:
-        raise InputError(f"{path}: no image path column; expected one of {', '.join(PATH_COLUMNS)} "
-                         f"(or pass path_column); found columns: {found}")
-    return pcol, caption_column or _find(names, CAPTION_COLUMNS)
-
-
-def _find(names: Sequence[str], preferred: Sequence[str]) -> str | None:
-    lowered: dict[str, str] = {}
-    for name in names:
-        lowered.setdefault(name.strip().lower().replace(" ", "_").replace("-", "_"), name)
-    return next((lowered[p] for p in preferred if p in lowered), None)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from groundcap.data.atomic import atomic_file
-from groundcap.errors import ConfigError, ImageError
+from groundcap.data.atomic import atomic_dir, atomic_file
+from groundcap.data.walk import load_counted
+from groundcap.errors import ConfigError
 
 __all__ = ["BuildSummary", "build_datastore", "MANIFEST", "CAPTIONS", "EMBEDDINGS", "FORMAT", "MANIFEST_FIELDS",
            "DEFAULT_EMBEDDING", "DEFAULT_PCA",
@@ -104,7 +103,8 @@ def build_datastore(source: str | Path, out: str | Path, *, embedding: str = DEF
     from groundcap.datastore.embeddings import PREPROCESSING, create_embedding
     from groundcap.datastore.sources import read_source
     from groundcap.datastore.storage import STORAGES, fit_pca, project, quantise
-    from groundcap.rerank.lit import FeatureCache, ImageFeatures, default_feature_cache
+    from groundcap.data.feature_cache import FeatureCache
+    from groundcap.rerank.lit import ImageFeatures, default_feature_cache
 
     start = time.perf_counter()
     if storage not in STORAGES:
@@ -124,7 +124,7 @@ def build_datastore(source: str | Path, out: str | Path, *, embedding: str = DEF
         if row.key in seen or not row.captions:
             skipped["duplicate_key" if row.key in seen else "no_captions"] += 1
             continue
-        decoded = _decoded(row.path, skipped, errors)
+        decoded = load_counted(row.path, skipped, errors)
         if decoded is not None:
             seen.add(row.key)
             kept.append(row)
@@ -144,19 +144,6 @@ def build_datastore(source: str | Path, out: str | Path, *, embedding: str = DEF
                            tuple(errors), time.perf_counter() - start)
     log.info("datastore %s: %d photos, skipped %s", out, summary.count, summary.skipped)
     return summary
-
-
-def _decoded(path: Path, skipped: Counter, errors: list[str]) -> tuple[np.ndarray, Any] | None:
-    """The decoded photo, or None with its failure counted by reason (the first 10 messages kept)."""
-    from groundcap.data.images import load_image
-
-    try:
-        return load_image(path)
-    except ImageError as e:
-        skipped[e.reason] += 1
-        if len(errors) < 10:
-            errors.append(str(e))
-        return None
 
 
 def _manifest(model: Any, feature_dim: int, pca: int | None, storage: str, count: int, preprocess: str,
@@ -182,22 +169,10 @@ def _write(out: Path, rows: list, tensors: dict[str, np.ndarray], manifest: dict
     """Writes the three files into ``.OUT.tmp/``, then swaps that folder in for ``out``."""
     from groundcap.datastore.storage import save_tensors
 
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(out) as tmp:
         with atomic_file(tmp / CAPTIONS, "w", encoding="utf-8") as fh:
             for row in rows:
                 fh.write(json.dumps({"key": row.key, "captions": list(row.captions)}, ensure_ascii=False) + "\n")
         save_tensors(tensors, tmp / EMBEDDINGS, {"groundcap_datastore": str(FORMAT)})
         with atomic_file(tmp / MANIFEST, "w", encoding="utf-8") as fh:
             fh.write(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
-        old = out.with_name(f".{out.name}.old")
-        if out.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

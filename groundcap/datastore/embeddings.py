@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from groundcap.errors import ConfigError
+from groundcap.registry import Registry
 
 __all__ = ["ImageEmbedding", "PREPROCESSING", "create_embedding", "list_embeddings", "register_embedding",
            "prepare_image"]
@@ -99,20 +100,18 @@ class EmbeddedImages(ImageEmbedding):
         return self._model.embed_image_features(np.asarray(features, dtype=np.float32))
 
 
-_EMBEDDINGS: dict[str, Callable[[], ImageEmbedding]] = {"embedded": EmbeddedImages,
-                                                         "efficientnet-lite3": RawFeatures}
+_EMBEDDINGS: Registry[Callable[[], ImageEmbedding]] = Registry(
+    "datastore embedding", {"embedded": EmbeddedImages, "efficientnet-lite3": RawFeatures})
 
 
 def register_embedding(name: str, factory: Callable[[], ImageEmbedding]) -> None:
     """Adds a backend; a name registers once."""
-    if name in _EMBEDDINGS:
-        raise ValueError(f"a datastore embedding named {name!r} is already registered")
-    _EMBEDDINGS[name] = factory
+    _EMBEDDINGS.register(name, factory)
 
 
 def list_embeddings() -> list[str]:
     """The registered embedding names."""
-    return sorted(_EMBEDDINGS)
+    return _EMBEDDINGS.names()
 
 
 def create_embedding(name: str) -> ImageEmbedding:
@@ -122,6 +121,4 @@ def create_embedding(name: str) -> ImageEmbedding:
         ConfigError: for an unknown name.
         ModelLoadError: when its model files are missing.
     """
-    if name not in _EMBEDDINGS:
-        raise ConfigError(f"unknown datastore embedding {name!r}; choose one of {list_embeddings()}")
-    return _EMBEDDINGS[name]()
+    return _EMBEDDINGS.get(name)()

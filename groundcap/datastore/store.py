@@ -44,7 +44,8 @@ class Datastore:
         self.projection = projection
         self._rows = {k: i for i, k in enumerate(keys)}
         self._embedding: Any = None
-        from groundcap.rerank.lit import FeatureCache, ImageFeatures
+        from groundcap.data.feature_cache import FeatureCache
+        from groundcap.rerank.lit import ImageFeatures
 
         self._cache = FeatureCache(feature_cache, ImageFeatures.name)
 

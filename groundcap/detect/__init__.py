@@ -7,13 +7,13 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Callable
 
 from groundcap.config import DetectConfig
 from groundcap.detect.base import Detector, RawBoxes, finalize
 from groundcap.detect.coco import COCO80, COCO90, coco90_to_label
 from groundcap.errors import ConfigError
+from groundcap.registry import Registry
 
 __all__ = [
     "Detector", "RawBoxes", "finalize", "COCO80", "COCO90", "coco90_to_label",
@@ -21,10 +21,10 @@ __all__ = [
 ]
 
 # Built-ins are named by "module:class" so that listing them imports nothing heavy.
-_REGISTRY: dict[str, Callable[[DetectConfig], Detector] | str] = {
+_REGISTRY: Registry[Callable[[DetectConfig], Detector]] = Registry("detector", {
     "ssd-mobilenet-v2": "groundcap.detect.ssd:SSDMobileNetV2",
     "yolo": "groundcap.detect.yolo:YoloDetector",
-}
+})
 
 
 def register_detector(name: str, factory: Callable[[DetectConfig], Detector]) -> None:
@@ -33,21 +33,12 @@ def register_detector(name: str, factory: Callable[[DetectConfig], Detector]) ->
     Raises:
         ValueError: if ``name`` is taken.
     """
-    if name in _REGISTRY:
-        raise ValueError(f"a detector named {name!r} is already registered")
-    _REGISTRY[name] = factory
+    _REGISTRY.register(name, factory)
 
 
 def list_detectors() -> list[str]:
     """Registered backend names. Any ultralytics name or path also works via ``yolo``."""
-    return sorted(_REGISTRY)
-
-
-def _resolve(entry: Callable[[DetectConfig], Detector] | str) -> Callable[[DetectConfig], Detector]:
-    if isinstance(entry, str):
-        module, _, attr = entry.partition(":")
-        return getattr(importlib.import_module(module), attr)
-    return entry
+    return _REGISTRY.names()
 
 
 def create_detector(name_or_config: str | DetectConfig | None = None) -> Detector:
@@ -65,9 +56,9 @@ def create_detector(name_or_config: str | DetectConfig | None = None) -> Detecto
         config = name_or_config
     name = config.detector
     if name in _REGISTRY:
-        return _resolve(_REGISTRY[name])(config)
+        return _REGISTRY.get(name)(config)
     from groundcap.detect.yolo import is_yolo_name
 
     if is_yolo_name(name):
-        return _resolve(_REGISTRY["yolo"])(config)
+        return _REGISTRY.get("yolo")(config)
     raise ConfigError(f"unknown detector {name!r}; choose one of {list_detectors()} or an ultralytics weights path")

@@ -17,18 +17,16 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from groundcap.config import RunConfig
-from groundcap.errors import ConfigError
+from groundcap.registry import Registry
 
 __all__ = ["ENGINES", "create_engine", "register_engine"]
 
-ENGINES: dict[str, Callable[..., Any]] = {}
+ENGINES: Registry[Callable[..., Any]] = Registry("engine")
 
 
 def register_engine(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
-        ENGINES[name] = factory
-        return factory
-    return deco
+    """A decorator that registers an engine factory ``factory(config, **kw)`` under ``name``."""
+    return ENGINES.register(name)
 
 
 @register_engine("local")
@@ -51,7 +49,4 @@ def create_engine(config: RunConfig, **kw: Any) -> Any:
     Raises:
         ConfigError: for an unknown name.
     """
-    name = config.output.engine
-    if name not in ENGINES:
-        raise ConfigError(f"unknown engine {name!r}; expected one of {sorted(ENGINES)}")
-    return ENGINES[name](config, **kw)
+    return ENGINES.get(config.output.engine)(config, **kw)

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from groundcap.config import config_hash, to_dict
+from groundcap.data.atomic import atomic_file
 from groundcap.data.caption_sources import normalize_split
 from groundcap.data.captions import CaptionedImage
 from groundcap.errors import ImageError
@@ -298,11 +299,9 @@ def save_sft(dsd: Any, out_dir: str | os.PathLike[str], *, info: Mapping[str, An
         shutil.rmtree(out / "hf")  # a split that vanished must not survive from an older build
     _save_quietly(dsd, out / "hf")
     for split, ds in dsd.items():
-        tmp = out / f".{split}.jsonl.tmp"
-        with tmp.open("w", encoding="utf-8") as fh:
+        with atomic_file(out / f"{split}.jsonl", "w", encoding="utf-8") as fh:
             for row in ds:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, out / f"{split}.jsonl")
     train = dsd["train"] if "train" in dsd else []
     build = {
         **dict(info if info is not None else getattr(dsd, "build_info", {})),

@@ -7,43 +7,35 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable
 
 from groundcap.config import RerankConfig, SpatialConfig
 from groundcap.errors import ConfigError
+from groundcap.registry import Registry
 from groundcap.rerank.base import LogprobScorer, Scorer, rank
 
 __all__ = ["Scorer", "LogprobScorer", "rank", "create_scorer", "create_scorers", "register_scorer", "list_scorers"]
 
-_REGISTRY: dict[str, Callable[..., Scorer] | str] = {
+_REGISTRY: Registry[Callable[..., Scorer]] = Registry("scorer", {
     "clip": "groundcap.rerank.clip:ClipScorer",
     "consensus": "groundcap.rerank.consensus:ConsensusScorer",
     "grounding": "groundcap.rerank.grounding:GroundingScorer",
     "logprob": "groundcap.rerank.base:LogprobScorer",
-}
+})
 
 
 def register_scorer(name: str, factory: Callable[..., Scorer]) -> None:
     """Adds a scorer; a name can be registered once."""
-    if name in _REGISTRY:
-        raise ValueError(f"a scorer named {name!r} is already registered")
-    _REGISTRY[name] = factory
+    _REGISTRY.register(name, factory)
 
 
 def list_scorers() -> list[str]:
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def create_scorer(name: str, **options: Any) -> Scorer:
     """Builds a registered scorer; ``options`` go to its factory (``model=...`` for ``clip``)."""
-    entry = _REGISTRY.get(name)
-    if entry is None:
-        raise ConfigError(f"unknown scorer {name!r}; choose one of {list_scorers()}")
-    if isinstance(entry, str):
-        module, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(module), attr)
-    return entry(**options)
+    return _REGISTRY.get(name)(**options)
 
 
 def create_scorers(config: RerankConfig, spatial: SpatialConfig | None = None) -> list[Scorer]:

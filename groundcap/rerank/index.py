@@ -28,7 +28,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from groundcap.errors import ConfigError, GroundcapError, ImageError
+from groundcap.errors import ConfigError, GroundcapError
 from groundcap.records import ImageInfo
 from groundcap.rerank.heatmap import similarity_heatmap
 
@@ -198,7 +198,7 @@ def _embed_images(model: Any, images: list[np.ndarray]) -> np.ndarray:
 def _embedded(rows: Iterable[IndexRow], model: Any, batch_size: int, skipped: Counter,
               errors: list[str]) -> Iterator[tuple[IndexRow, np.ndarray, int, int]]:
     """``(row, vector, width, height)`` of each usable row; the others are counted in ``skipped``."""
-    from groundcap.data.images import load_image
+    from groundcap.data.walk import load_counted
 
     seen: set[str] = set()
     pending: list[tuple[IndexRow, np.ndarray, ImageInfo]] = []
@@ -213,13 +213,10 @@ def _embedded(rows: Iterable[IndexRow], model: Any, batch_size: int, skipped: Co
         if row.status != "ok" or row.key in seen:
             skipped["not_ok" if row.status != "ok" else "duplicate_key"] += 1
             continue
-        try:
-            rgb, info = load_image(row.path)
-        except ImageError as e:
-            skipped[e.reason] += 1
-            if len(errors) < 10:
-                errors.append(str(e))
+        decoded = load_counted(row.path, skipped, errors)
+        if decoded is None:
             continue
+        rgb, info = decoded
         seen.add(row.key)
         pending.append((row, rgb, info))
         if len(pending) >= batch_size:

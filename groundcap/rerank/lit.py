@@ -25,7 +25,6 @@ import hashlib
 import importlib.resources
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -34,6 +33,7 @@ import torch
 from torch import nn
 
 from groundcap.assets import cache_dir, quiet_model_loading
+from groundcap.data.feature_cache import FeatureCache
 from groundcap.errors import ConfigError, ModelLoadError
 from groundcap.rerank.models import ImageTextModel, resolve_device
 
@@ -129,54 +129,6 @@ class TextFeatures:
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             out.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy())
         return np.concatenate(out)
-
-
-class FeatureCache:
-    """Frozen features on disk, one ``.npy`` per key, in a folder per encoder.
-
-    Args:
-        root: The cache folder, or ``None`` to cache nothing.
-        encoder: The encoder's name (a subfolder).
-    """
-
-    def __init__(self, root: str | Path | None, encoder: str) -> None:
-        self.dir = Path(root) / encoder if root is not None else None
-        self.hits = 0
-        self.misses = 0
-
-    def _file(self, key: str) -> Path:
-        assert self.dir is not None
-        return self.dir / key[:2] / f"{key}.npy"
-
-    def lookup(self, keys: Sequence[str], compute: Callable[[list[int]], np.ndarray]) -> np.ndarray:
-        """Features for ``keys``, calling ``compute(positions)`` once for all the missing ones."""
-        found: dict[int, np.ndarray] = {}
-        if self.dir is not None:
-            for i, key in enumerate(keys):
-                f = self._file(key)
-                if f.is_file():
-                    try:
-                        found[i] = np.load(f, allow_pickle=False)
-                    except (OSError, ValueError):  # a torn write: recompute it
-                        pass
-        missing = [i for i in range(len(keys)) if i not in found]
-        self.hits += len(found)
-        self.misses += len(missing)
-        if missing:
-            fresh = compute(missing)
-            for i, row in zip(missing, fresh):
-                found[i] = row
-                if self.dir is not None:
-                    self._save(keys[i], row)
-        return np.stack([found[i] for i in range(len(keys))]) if keys else np.zeros((0, 0), np.float32)
-
-    def _save(self, key: str, row: np.ndarray) -> None:
-        f = self._file(key)
-        f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_name(f"{f.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as fh:
-            np.save(fh, row.astype(np.float32), allow_pickle=False)
-        os.replace(tmp, f)
 
 
 def text_key(text: str) -> str:

@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from groundcap.errors import ConfigError, ModelLoadError
+from groundcap.registry import Registry
 
 __all__ = [
     "ImageTextModel",
@@ -77,22 +78,20 @@ class ImageTextModel(abc.ABC):
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim})"
 
 
-_BACKENDS: dict[str, Callable[..., ImageTextModel] | str] = {
+_BACKENDS: Registry[Callable[..., ImageTextModel]] = Registry("image-text backend", {
     "embedded": "groundcap.rerank.lit:load_embedded",
     "open_clip": "groundcap.rerank.models:OpenClipModel",
-}
+})
 
 
 def register_image_text_model(backend: str, factory: Callable[..., ImageTextModel]) -> None:
     """Adds a backend; ``factory(arch, *, pretrained, checkpoint, device)`` builds it. A name registers once."""
-    if backend in _BACKENDS:
-        raise ValueError(f"an image-text backend named {backend!r} is already registered")
-    _BACKENDS[backend] = factory
+    _BACKENDS.register(backend, factory)
 
 
 def list_image_text_models() -> list[str]:
     """The registered backends."""
-    return sorted(_BACKENDS)
+    return _BACKENDS.names()
 
 
 def parse_model_name(name: str) -> tuple[str, str]:
@@ -147,13 +146,7 @@ def create_image_text_model(name: str = DEFAULT_MODEL, *, pretrained: str | None
     pretrained = pretrained or None
     checkpoint = checkpoint or None
     backend, arch = parse_model_name(resolve_model_name(name, checkpoint))
-    entry = _BACKENDS.get(backend)
-    if entry is None:
-        raise ConfigError(f"unknown image-text backend {backend!r}; choose one of {list_image_text_models()}")
-    if isinstance(entry, str):
-        module, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(module), attr)
-    return entry(arch, pretrained=pretrained, checkpoint=checkpoint, device=device)
+    return _BACKENDS.get(backend)(arch, pretrained=pretrained, checkpoint=checkpoint, device=device)
 
 
 def resolve_model_name(name: str, checkpoint: str | Path | None) -> str:

@@ -31,7 +31,7 @@ def test_unknown_name_is_a_config_error():
 def test_custom_backend_gets_shared_postprocessing(monkeypatch):
     from groundcap import detect
 
-    monkeypatch.setitem(detect._REGISTRY, "fixed-test", _Fixed)
+    monkeypatch.setitem(detect._REGISTRY._entries, "fixed-test", _Fixed)
     det = create_detector(DetectConfig(detector="fixed-test"))
     (d,) = det.detect(np.zeros((10, 10, 3), np.uint8))
     assert (d.instance_id, d.source) == ("cat_1", "fixed")

@@ -371,7 +371,7 @@ def test_an_image_with_hundreds_of_detections(tmp_path, monkeypatch):
     import groundcap.detect
 
     # registered for this test only: the registry's listing is a doctest
-    monkeypatch.setitem(groundcap.detect._REGISTRY, "crowd-test", lambda cfg: Crowd(cfg).impl)
+    monkeypatch.setitem(groundcap.detect._REGISTRY._entries, "crowd-test", lambda cfg: Crowd(cfg).impl)
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "crowd.jpg").write_bytes(photo(15))
     out = tmp_path / "out"

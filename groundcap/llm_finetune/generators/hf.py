@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -64,16 +63,13 @@ def embedded_model_dir() -> Path:
         quantizer = getattr(model, "hf_quantizer", None)
         if quantizer is not None:  # de-quantized already; drop the GGUF config so it saves as plain fp32
             quantizer.remove_quantization_config(model)
-        # Written aside and renamed, so a killed conversion never leaves a half copy.
-        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-    try:
-        tmp.replace(target)
-    except OSError:  # another process finished first
-        import shutil
+        # Written aside and renamed, so a killed conversion never leaves a half copy;
+        # when another process finished first, its copy stays.
+        from groundcap.data.atomic import atomic_dir
 
-        shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_dir(target, unique=True, replace=False) as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
     return target
 
 
