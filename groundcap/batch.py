@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import signal
 import sys
 import threading
@@ -39,6 +38,7 @@ from groundcap.data.writers.webdataset import write_tar
 from groundcap.engines import create_engine
 from groundcap.engines.stages import ShardJob
 from groundcap.errors import ConfigError, ImageError
+from groundcap.records import RunRow
 
 __all__ = ["RunSummary", "run", "plan_jobs"]
 
@@ -170,12 +170,12 @@ def run(source: str | Path, out: str | Path, config: RunConfig | None = None, *,
 
 def _image_bytes(by_source: dict[str, InputItem]):
     """Gets a row's original image bytes again, from its input or else its recorded path."""
-    def get(row: dict[str, Any]) -> bytes | None:
-        item = by_source.get(row["source"])
+    def get(row: RunRow) -> bytes | None:
+        item = by_source.get(row.source)
         try:
             if item is not None:
                 return read_item_bytes(item)
-            return read_image_file(row["path"]) if row.get("path") else None
+            return read_image_file(row.path) if row.path else None
         except ImageError:
             return None
     return get
@@ -190,12 +190,12 @@ def _scan(store: RunDir) -> tuple[Counter, bool, dict[str, str]]:
     no_path, models = False, None
     for index in store.committed():
         table = pq.read_table(store.shard_path(index), columns=["status", "path", "models"]).to_pylist()
-        for r in table:
-            counts[r["status"]] += 1
-            if r["status"] in OK_STATUSES and not (r["path"] and Path(r["path"]).is_file()):
+        for r in map(RunRow.from_dict, table):
+            counts[r.status] += 1
+            if r.status in OK_STATUSES and not (r.path and Path(r.path).is_file()):
                 no_path = True
-            if models is None and r["models"] not in ("", "{}"):
-                models = json.loads(r["models"])
+            if models is None and r.models not in ("", "{}"):
+                models = r.model_ids()
     return counts, no_path, models or {}
 
 

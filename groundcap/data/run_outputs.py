@@ -1,4 +1,4 @@
-"""What the output formats of a run share: the training JPEG of a row, the captioned rows, JSON files.
+"""What the output formats of a run share: the captioned rows, the training JPEG of a row, JSON files.
 
 The formats themselves, one module each, are in :mod:`groundcap.data.writers`.
 Only rows that carry a caption (``ok`` and ``fallback``) enter them. Every
@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from groundcap.data.atomic import atomic_file
-from groundcap.data.run_shards import OK_STATUSES
+from groundcap.records import RunRow
 
-__all__ = ["Row", "ImageBytes", "training_jpeg", "jpeg_of", "captioned", "write_json_atomic"]
+__all__ = ["ImageBytes", "training_jpeg", "jpeg_of", "captioned", "write_json_atomic"]
 
-Row = Mapping[str, Any]
 #: Gets the original bytes of a row's image, or None when they are gone.
-ImageBytes = Callable[[Row], "bytes | None"]
+ImageBytes = Callable[[RunRow], "bytes | None"]
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:
@@ -55,15 +54,15 @@ def training_jpeg(data: bytes, name: str = "<bytes>") -> bytes:
     return buf.getvalue()
 
 
-def jpeg_of(row: Row, image_bytes: ImageBytes) -> bytes | None:
+def jpeg_of(row: RunRow, image_bytes: ImageBytes) -> bytes | None:
     """The training JPEG of a row, or None when its image is gone or no longer decodes."""
     data = image_bytes(row)
     try:
-        return training_jpeg(data, row["source"]) if data is not None else None
+        return training_jpeg(data, row.source) if data is not None else None
     except ValueError:
         return None
 
 
-def captioned(rows: Iterable[Row]) -> Iterator[Row]:
-    """The rows that carry a caption, in order."""
-    return (r for r in rows if r.get("status") in OK_STATUSES and r.get("caption"))
+def captioned(rows: Iterable[Mapping[str, Any]]) -> Iterator[RunRow]:
+    """The shard rows (dicts) that carry a caption, in order, as :class:`~groundcap.records.RunRow`."""
+    return (r for r in map(RunRow.from_dict, rows) if r.captioned)

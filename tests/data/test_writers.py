@@ -15,7 +15,7 @@ from groundcap.data.writers import WRITERS, OutputJob, ordered, run_formats
 
 def write_lines(job: OutputJob) -> int:
     """A throwaway format: one ``key<TAB>caption`` line per captioned row."""
-    lines = [f"{r['key']}\t{r['caption']}\n" for r in captioned(job.store.rows())]
+    lines = [f"{r.key}\t{r.caption}\n" for r in captioned(job.store.rows())]
     (job.store.root / "lines.tsv").write_text("".join(lines), encoding="utf-8")
     return len(lines)
 

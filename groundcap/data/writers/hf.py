@@ -5,16 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 from groundcap.data.atomic import temp_name
-from groundcap.data.run_outputs import ImageBytes, Row, captioned, jpeg_of
+from groundcap.data.run_outputs import ImageBytes, captioned, jpeg_of
 from groundcap.data.writers import OutputJob
 
 __all__ = ["write_hf", "write_hf_dataset"]
 
 
-def write_hf(rows: Iterable[Row], folder: str | Path, image_bytes: ImageBytes) -> int:
+def write_hf(rows: Iterable[Mapping[str, Any]], folder: str | Path, image_bytes: ImageBytes) -> int:
     """A ``datasets`` Dataset (image, caption, key, source, status, facts) saved with ``save_to_disk``.
 
     Rows stream through an Arrow file, so memory stays flat; the dataset is
@@ -35,8 +35,8 @@ def write_hf(rows: Iterable[Row], folder: str | Path, image_bytes: ImageBytes) -
             jpeg = jpeg_of(row, image_bytes)
             if jpeg is not None:
                 writer.write(features.encode_example(
-                    {"image": {"bytes": jpeg, "path": None}, "caption": row["caption"], "key": row["key"],
-                     "source": row["source"], "status": row["status"], "facts": row.get("facts") or ""}))
+                    {"image": {"bytes": jpeg, "path": None}, "caption": row.caption, "key": row.key,
+                     "source": row.source, "status": row.status, "facts": row.facts}))
         writer.finalize()
         ds = datasets.Dataset.from_file(str(scratch))
         ds.save_to_disk(str(tmp))

@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 from groundcap.data.atomic import atomic_file
-from groundcap.data.run_outputs import ImageBytes, Row, captioned, jpeg_of
+from groundcap.data.run_outputs import ImageBytes, captioned, jpeg_of
 from groundcap.data.writers import OutputJob
 
 __all__ = ["IMAGES_DIR", "write_images", "write_imagefolder", "write_sidecar"]
@@ -22,7 +22,7 @@ __all__ = ["IMAGES_DIR", "write_images", "write_imagefolder", "write_sidecar"]
 IMAGES_DIR = "images"
 
 
-def write_images(rows: Iterable[Row], folder: str | Path, image_bytes: ImageBytes, *,
+def write_images(rows: Iterable[Mapping[str, Any]], folder: str | Path, image_bytes: ImageBytes, *,
                  metadata: bool, sidecars: bool) -> int:
     """Copies the captioned images to ``folder/{key}.jpg``, with ``metadata.jsonl`` and/or ``{key}.txt``.
 
@@ -35,7 +35,7 @@ def write_images(rows: Iterable[Row], folder: str | Path, image_bytes: ImageByte
     with contextlib.ExitStack() as stack:
         meta = stack.enter_context(atomic_file(folder / "metadata.jsonl", "w", encoding="utf-8")) if metadata else None
         for row in captioned(rows):
-            image = folder / f"{row['key']}.jpg"
+            image = folder / f"{row.key}.jpg"
             if not image.is_file():
                 jpeg = jpeg_of(row, image_bytes)
                 if jpeg is None:
@@ -43,11 +43,11 @@ def write_images(rows: Iterable[Row], folder: str | Path, image_bytes: ImageByte
                 with atomic_file(image) as fh:
                     fh.write(jpeg)
             if sidecars:
-                with atomic_file(folder / f"{row['key']}.txt", "w", encoding="utf-8") as fh:
-                    fh.write(row["caption"] + "\n")
+                with atomic_file(folder / f"{row.key}.txt", "w", encoding="utf-8") as fh:
+                    fh.write(row.caption + "\n")
             if meta is not None:
-                meta.write(json.dumps({"file_name": image.name, "text": row["caption"], "key": row["key"],
-                                       "source": row["source"]}, ensure_ascii=False) + "\n")
+                meta.write(json.dumps({"file_name": image.name, "text": row.caption, "key": row.key,
+                                       "source": row.source}, ensure_ascii=False) + "\n")
             n += 1
     return n
 

@@ -14,18 +14,18 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from groundcap.data.atomic import atomic_file
-from groundcap.data.run_outputs import ImageBytes, Row, captioned, jpeg_of, write_json_atomic
+from groundcap.data.run_outputs import ImageBytes, captioned, jpeg_of, write_json_atomic
 from groundcap.data.run_shards import storable
 from groundcap.data.writers import OutputJob
+from groundcap.records import RunRow
 
 __all__ = ["sample_json", "write_tar", "write_sizes", "write_webdataset"]
 
 
-def sample_json(row: Row) -> dict[str, Any]:
+def sample_json(row: RunRow) -> dict[str, Any]:
     """The ``{key}.json`` of a WebDataset sample: identity, size, caption and the facts."""
-    return {"key": row["key"], "source": row["source"], "caption": row["caption"], "status": row["status"],
-            "width": row["width"], "height": row["height"], "sha256": row["sha256"],
-            "facts": json.loads(row["facts"]) if row.get("facts") else None}
+    return {"key": row.key, "source": row.source, "caption": row.caption, "status": row.status,
+            "width": row.width, "height": row.height, "sha256": row.sha256, "facts": row.facts_json()}
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -34,7 +34,7 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def write_tar(rows: Sequence[Row], path: str | Path, image_bytes: ImageBytes) -> int:
+def write_tar(rows: Sequence[Mapping[str, Any]], path: str | Path, image_bytes: ImageBytes) -> int:
     """Writes one WebDataset shard of the captioned ``rows``; returns how many samples it holds.
 
     A row whose image can no longer be read is left out (and not counted).
@@ -45,9 +45,9 @@ def write_tar(rows: Sequence[Row], path: str | Path, image_bytes: ImageBytes) ->
             jpeg = jpeg_of(row, image_bytes)
             if jpeg is None:
                 continue
-            key = row["key"]
+            key = row.key
             _add(tar, f"{key}.jpg", jpeg)
-            _add(tar, f"{key}.txt", row["caption"].encode("utf-8"))
+            _add(tar, f"{key}.txt", row.caption.encode("utf-8"))
             # storable: the facts JSON may escape a non-UTF-8 file name's surrogates, which json.loads brings back
             meta = storable(json.dumps(sample_json(row), sort_keys=True, ensure_ascii=False))
             _add(tar, f"{key}.json", meta.encode())
