@@ -8,7 +8,7 @@
 The inputs are split into shards of ``shard_size`` images in input order. An
 engine (:mod:`groundcap.engines`) captions them, and each finished shard is
 committed by renaming its Parquet file into place; the other formats
-(:mod:`groundcap.data.run_outputs`) are derived from the committed shards.
+(:mod:`groundcap.data.writers`) are derived from the committed shards.
 A rerun skips every source found in a committed shard and numbers the new
 shards after the last one, so after a crash, Ctrl-C or ``kill -9`` it
 finishes the job with no row lost or repeated, in the same shards an
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import signal
 import sys
 import threading
@@ -28,15 +27,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from groundcap.config import RUN_FORMATS, RunConfig, to_dict
+from groundcap.config import RunConfig, to_dict
 from groundcap.data.images import read_image_file
 from groundcap.data.inputs import InputItem, read_inputs, read_item_bytes
 from groundcap.data.run_dir import RunDir, merge_rows
-from groundcap.data.run_outputs import write_csv, write_hf, write_images, write_json_atomic, write_sizes, write_tar
+from groundcap.data.run_outputs import write_json_atomic
 from groundcap.data.run_shards import OK_STATUSES, storable
+from groundcap.data.writers import WRITERS, OutputJob, ordered, run_formats
+from groundcap.data.writers.webdataset import write_tar
 from groundcap.engines import create_engine
 from groundcap.engines.stages import ShardJob
 from groundcap.errors import ConfigError, ImageError
+from groundcap.records import RunRow
 
 __all__ = ["RunSummary", "run", "plan_jobs"]
 
@@ -86,9 +88,10 @@ def plan_jobs(pending: Sequence[InputItem], shard_size: int, first_index: int) -
 
 
 def _check(config: RunConfig) -> None:
-    unknown = set(config.output.formats) - set(RUN_FORMATS)
+    formats = run_formats()
+    unknown = set(config.output.formats) - set(formats)
     if unknown:
-        raise ConfigError(f"unknown output format(s) {sorted(unknown)}; expected some of {list(RUN_FORMATS)}")
+        raise ConfigError(f"unknown output format(s) {sorted(unknown)}; expected some of {list(formats)}")
     if config.output.shard_size < 1:
         raise ConfigError("shard_size must be at least 1")
 
@@ -167,12 +170,12 @@ def run(source: str | Path, out: str | Path, config: RunConfig | None = None, *,
 
 def _image_bytes(by_source: dict[str, InputItem]):
     """Gets a row's original image bytes again, from its input or else its recorded path."""
-    def get(row: dict[str, Any]) -> bytes | None:
-        item = by_source.get(row["source"])
+    def get(row: RunRow) -> bytes | None:
+        item = by_source.get(row.source)
         try:
             if item is not None:
                 return read_item_bytes(item)
-            return read_image_file(row["path"]) if row.get("path") else None
+            return read_image_file(row.path) if row.path else None
         except ImageError:
             return None
     return get
@@ -187,12 +190,12 @@ def _scan(store: RunDir) -> tuple[Counter, bool, dict[str, str]]:
     no_path, models = False, None
     for index in store.committed():
         table = pq.read_table(store.shard_path(index), columns=["status", "path", "models"]).to_pylist()
-        for r in table:
-            counts[r["status"]] += 1
-            if r["status"] in OK_STATUSES and not (r["path"] and Path(r["path"]).is_file()):
+        for r in map(RunRow.from_dict, table):
+            counts[r.status] += 1
+            if r.status in OK_STATUSES and not (r.path and Path(r.path).is_file()):
                 no_path = True
-            if models is None and r["models"] not in ("", "{}"):
-                models = json.loads(r["models"])
+            if models is None and r.models not in ("", "{}"):
+                models = r.model_ids()
     return counts, no_path, models or {}
 
 
@@ -207,32 +210,9 @@ def finalize(store: RunDir, config: RunConfig, image_bytes: Any, *, source: str 
     committed = store.committed()
     counts, no_path, first_models = _scan(store)
     outputs: dict[str, int] = {"parquet": sum(n for status, n in counts.items() if status in OK_STATUSES)}
-    if "webdataset" in formats:
-        store.wds_dir.mkdir(exist_ok=True)
-        sizes = {}
-        for index in committed:
-            tar = store.tar_path(index)
-            if not tar.is_file():
-                write_tar(store.read_rows(index), tar, image_bytes)
-            sizes[tar.name] = _tar_samples(tar)
-        write_sizes(store.wds_dir, sizes)
-        outputs["webdataset"] = sum(sizes.values())
-    images = store.root / "images"
-    if {"imagefolder", "sidecar"} & set(formats) or ("csv" in formats and no_path):
-        n = write_images(store.rows(), images, image_bytes, metadata="imagefolder" in formats,
-                         sidecars="sidecar" in formats)
-        for fmt in ("imagefolder", "sidecar"):
-            if fmt in formats:
-                outputs[fmt] = n
-    if "csv" in formats:
-        def filepath(row: dict[str, Any]) -> str | None:
-            if row["path"] and Path(row["path"]).is_file():
-                return row["path"]
-            copy = images / f"{row['key']}.jpg"
-            return str(copy) if copy.is_file() else None
-        outputs["csv"] = write_csv(store.rows(), store.root / "captions.csv", filepath)
-    if "hf" in formats:
-        outputs["hf"] = write_hf(store.rows(), store.root / "hf", image_bytes)
+    job = OutputJob(store, tuple(formats), image_bytes, no_path)
+    for name in ordered(formats):
+        outputs[name] = WRITERS.get(name)(job)
     if models is None:
         models = first_models
     from groundcap.provenance import package_versions
@@ -243,13 +223,6 @@ def finalize(store: RunDir, config: RunConfig, image_bytes: Any, *, source: str 
                                      "ultralytics", "open_clip_torch", "pyarrow", "webdataset", "datasets", "ray"),
         "counts": dict(counts), "shards": len(committed), "outputs": outputs})
     return outputs, dict(counts)
-
-
-def _tar_samples(tar: Path) -> int:
-    import tarfile
-
-    with tarfile.open(tar) as t:
-        return sum(1 for m in t.getmembers() if m.name.endswith(".txt"))
 
 
 @contextlib.contextmanager

@@ -200,8 +200,14 @@ class CaptionConfig:
     retrieve: RetrieveConfig = field(default_factory=RetrieveConfig)
 
 
-#: Output formats of ``groundcap run`` (Parquet shards are always written: they are the run's record).
-RUN_FORMATS = ("parquet", "webdataset", "csv", "hf", "imagefolder", "sidecar")
+def __getattr__(name: str) -> Any:
+    # RUN_FORMATS: the output formats of ``groundcap run`` (Parquet shards are always written: they are the
+    # run's record), read from the writer registry when asked for, so importing this module stays stdlib-only.
+    if name == "RUN_FORMATS":
+        from groundcap.data.writers import run_formats
+
+        return run_formats()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import numpy as np
 from groundcap.data.images import load_image_bytes
 from groundcap.data.inputs import InputItem, item_key, read_item_bytes
 from groundcap.errors import ImageError
-from groundcap.records import CaptionResult, Facts, ImageInfo
+from groundcap.records import CaptionResult, Facts, ImageInfo, RunRow
 
 __all__ = ["ShardJob", "Prepared", "groups_of", "prepare", "measure", "caption_rows", "failed_row", "row_of"]
 
@@ -140,27 +140,29 @@ def caption_rows(captioner: Any, group: Sequence[Prepared]) -> list[dict[str, An
 
 def failed_row(p: Prepared) -> dict[str, Any]:
     """The row of an input that never reached the generator."""
-    it = p.item
-    info = p.info
-    return {"key": p.key, "source": it.source, "path": it.path, "status": p.status or "error",
-            "error": p.error, "width": info.width if info else 0, "height": info.height if info else 0,
-            "sha256": p.sha256, "prior": it.prior or "", "caption": "", "chosen": -1, "candidates": "[]",
-            "facts": _json(p.facts.to_dict()) if p.facts is not None else "", "prompt": "", "models": "{}",
-            **{f"time_{k}": p.times.get(k, 0.0) for k in ("decode", "facts", "generate", "rerank")}}
+    return _failed(p).to_dict()
+
+
+def _failed(p: Prepared) -> RunRow:
+    it, info = p.item, p.info
+    return RunRow(p.key, it.source, it.path, p.status or "error", error=p.error,
+                  width=info.width if info else 0, height=info.height if info else 0, sha256=p.sha256,
+                  prior=it.prior or "", facts=_json(p.facts.to_dict()) if p.facts is not None else "",
+                  **{f"time_{k}": p.times.get(k, 0.0) for k in ("decode", "facts", "generate", "rerank")})
 
 
 def row_of(p: Prepared, result: CaptionResult | None) -> dict[str, Any]:
-    """The Parquet row of one input (see :data:`groundcap.data.run_shards.RUN_COLUMNS`)."""
+    """The Parquet row of one input (a :class:`~groundcap.records.RunRow` as a dict)."""
     if result is None:
         return failed_row(p)
     status = "generation_error" if result.status == "error" else result.status
     times = dict(result.timings)
-    row = failed_row(dataclasses.replace(p, status=status, error=result.detail if status != "ok" else ""))
-    row.update(caption=result.caption, chosen=result.chosen, prompt=result.prompt, models=_json(dict(result.models)),
-               candidates=_json([c.to_dict() for c in result.candidates]), facts=_json(result.facts.to_dict()),
-               time_generate=times.get("prompt", 0.0) + times.get("generate", 0.0),
-               time_rerank=times.get("rerank", 0.0))
-    return row
+    row = _failed(dataclasses.replace(p, status=status, error=result.detail if status != "ok" else ""))
+    return dataclasses.replace(
+        row, caption=result.caption, chosen=result.chosen, prompt=result.prompt, models=_json(dict(result.models)),
+        candidates=_json([c.to_dict() for c in result.candidates]), facts=_json(result.facts.to_dict()),
+        time_generate=times.get("prompt", 0.0) + times.get("generate", 0.0),
+        time_rerank=times.get("rerank", 0.0)).to_dict()
 
 
 def _json(value: Any) -> str:
