@@ -36,7 +36,6 @@ __all__ = [
     "CaptionConfig",
     "OutputConfig",
     "RunConfig",
-    "RUN_FORMATS",
     "TrainLLMConfig",
     "TrainClipConfig",
     "merge",
@@ -198,16 +197,6 @@ class CaptionConfig:
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     rerank: RerankConfig = field(default_factory=RerankConfig)
     retrieve: RetrieveConfig = field(default_factory=RetrieveConfig)
-
-
-def __getattr__(name: str) -> Any:
-    # RUN_FORMATS: the output formats of ``groundcap run`` (Parquet shards are always written: they are the
-    # run's record), read from the writer registry when asked for, so importing this module stays stdlib-only.
-    if name == "RUN_FORMATS":
-        from groundcap.data.writers import run_formats
-
-        return run_formats()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
