@@ -9,6 +9,7 @@ from groundcap.config import FactsConfig
 from groundcap.data import load_image
 from groundcap.facts import FactsExtractor
 from groundcap.records import Detection, Facts
+from groundcap.timing import StageTimer
 
 #: flickr8k-mini, read from ../shared beside the checkout; never copied into the repo.
 FLICKR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "flickr8k-mini"
@@ -19,7 +20,7 @@ class StubExtractor(FactsExtractor):
 
     def __init__(self, config: FactsConfig | None = None) -> None:
         self.config = config or FactsConfig()
-        self.timings: dict[str, float] = {}
+        self.timer = StageTimer()
         self.calls = 0
 
     def extract(self, source: Any) -> Facts:
