@@ -28,7 +28,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from groundcap.config import RUN_FORMATS, RunConfig, to_dict
+from groundcap.config import RunConfig, to_dict
 from groundcap.data.images import read_image_file
 from groundcap.data.inputs import InputItem, read_inputs, read_item_bytes
 from groundcap.data.run_dir import RunDir, merge_rows
@@ -36,7 +36,7 @@ from groundcap.data.run_outputs import write_csv, write_hf, write_images, write_
 from groundcap.data.run_shards import OK_STATUSES, storable
 from groundcap.engines import create_engine
 from groundcap.engines.stages import ShardJob
-from groundcap.errors import ConfigError, ImageError
+from groundcap.errors import ImageError
 
 __all__ = ["RunSummary", "run", "plan_jobs"]
 
@@ -85,14 +85,6 @@ def plan_jobs(pending: Sequence[InputItem], shard_size: int, first_index: int) -
     return [ShardJob(first_index + i, tuple(pending[s:s + size])) for i, s in enumerate(range(0, len(pending), size))]
 
 
-def _check(config: RunConfig) -> None:
-    unknown = set(config.output.formats) - set(RUN_FORMATS)
-    if unknown:
-        raise ConfigError(f"unknown output format(s) {sorted(unknown)}; expected some of {list(RUN_FORMATS)}")
-    if config.output.shard_size < 1:
-        raise ConfigError("shard_size must be at least 1")
-
-
 def run(source: str | Path, out: str | Path, config: RunConfig | None = None, *, overwrite: bool = False,
         retry_failed: bool = False, engine: Any = None) -> RunSummary:
     """Captions every image of ``source`` into ``out`` (see the module docstring).
@@ -112,7 +104,6 @@ def run(source: str | Path, out: str | Path, config: RunConfig | None = None, *,
             are safely written (rerun to resume).
     """
     config = config or RunConfig()
-    _check(config)
     oc = config.output
     start = time.perf_counter()
     with RunDir(out) as store, _sigterm_as_interrupt():

@@ -3,7 +3,9 @@
 Library code takes these dataclasses, never an argparse Namespace. Each field
 carries its help text in ``metadata["help"]``; :mod:`groundcap.config_cli`
 turns them into flags (``--detect.conf`` and, where the field name is unique,
-``--conf``). Only the standard library is imported here; YAML is read by
+``--conf``). Each dataclass checks its own values in ``__post_init__`` and
+raises :class:`~groundcap.errors.ConfigError`. Only the standard library and
+:mod:`groundcap.errors` are imported here; YAML is read by
 :func:`load_yaml` with PyYAML imported lazily.
 
 >>> cfg = FactsConfig()
@@ -22,6 +24,9 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
+from urllib.parse import urlsplit
+
+from groundcap.errors import ConfigError
 
 __all__ = [
     "DetectConfig",
@@ -65,6 +70,10 @@ class DetectConfig:
     device: str = _f("cpu", "Device for torch-based detectors (cpu, cuda, cuda:0).")
 
 
+#: How dominant colors are found (``ColorConfig.color_method``).
+COLOR_METHODS = ("kmeans", "histogram")
+
+
 @dataclass(frozen=True)
 class ColorConfig:
     color_method: str = _f("kmeans", "How dominant colors are found: kmeans or histogram.")
@@ -74,6 +83,16 @@ class ColorConfig:
     min_fraction: float = _f(0.12, "Drop colors covering less than this share of an object.")
     chroma_boost: float = _f(3.0, "Rank vivid colors above larger dull ones: share x (1 + boost x chroma/10); 0 ranks by share.")
     max_pixels: int = _f(4096, "Pixels sampled per object for clustering.")
+
+    def __post_init__(self) -> None:
+        if self.color_method not in COLOR_METHODS:
+            raise ConfigError(f"color_method must be one of {COLOR_METHODS}, got {self.color_method!r}")
+        if self.n_colors < 0 or self.palette_size < 0:
+            raise ConfigError("n_colors and palette_size must not be negative")
+        if not self.center_weight > 0:
+            raise ConfigError(f"center_weight must be positive (1 = flat), got {self.center_weight}")
+        if self.max_pixels < 1:
+            raise ConfigError(f"max_pixels must be at least 1, got {self.max_pixels}")
 
 
 @dataclass(frozen=True)
@@ -93,6 +112,12 @@ class SceneConfig:
     ocr: str = _f("off", "Read text with tesseract: auto (when installed), on, or off. Off by default: "
                          "about 1 s per photo, 14x the rest of the facts.")
 
+    def __post_init__(self) -> None:
+        if self.classifier not in ("efficientnet-lite3", "none"):
+            raise ConfigError(f"unknown classifier {self.classifier!r}; expected efficientnet-lite3 or none")
+        if self.ocr not in ("auto", "on", "off"):
+            raise ConfigError(f"ocr must be auto, on or off, got {self.ocr!r}")
+
 
 @dataclass(frozen=True)
 class FactsConfig:
@@ -110,6 +135,10 @@ class PromptConfig:
     examples: Optional[str] = _f(None, "captions.jsonl whose train split supplies few-shot examples.")
     context_labels: bool = _f(False, "Put the classifier's context labels into the prompt.")
     prior: Optional[str] = _f(None, "A prior caption to merge with the facts (also read from IMAGE.txt sidecars).")
+
+    def __post_init__(self) -> None:
+        if self.few_shot > 0 and not self.examples:
+            raise ConfigError("few_shot needs examples: pass --examples captions.jsonl (its train split is used)")
 
 
 #: Weight types of local language models (``GenerateConfig.dtype``).
@@ -146,19 +175,26 @@ class GenerateConfig:
 
     def __post_init__(self) -> None:
         if self.n < 1:
-            raise ValueError(f"n must be at least 1, got {self.n}")
+            raise ConfigError(f"n must be at least 1, got {self.n}")
         if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+            raise ConfigError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+            raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.temperature < 0:
-            raise ValueError(f"temperature must be at least 0, got {self.temperature}")
+            raise ConfigError(f"temperature must be at least 0, got {self.temperature}")
         if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+            raise ConfigError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.decoding not in DECODINGS:
-            raise ValueError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
+            raise ConfigError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
+        if urlsplit(self.base_url).scheme not in ("http", "https"):
+            # urllib would also open file:// and ftp:// URLs; an endpoint is never one.
+            raise ConfigError(f"base_url must start with http:// or https://, got {self.base_url!r}")
+        if not self.timeout > 0:
+            raise ConfigError(f"timeout must be positive, got {self.timeout}")
+        if self.max_retries < 0:
+            raise ConfigError(f"max_retries must be 0 or more, got {self.max_retries}")
 
 
 @dataclass(frozen=True)
@@ -176,6 +212,11 @@ class RerankConfig:
     clip_checkpoint: str = _f("", "A train-clip output folder whose weights the clip scorer uses; empty for the "
                                   "shipped (embedded) or pretrained (open_clip) weights.")
 
+    def __post_init__(self) -> None:
+        if len(self.weights) != len(self.scorers):
+            raise ConfigError(f"{len(self.scorers)} scorers ({', '.join(self.scorers)}) but "
+                              f"{len(self.weights)} weights; give one weight per scorer")
+
 
 @dataclass(frozen=True)
 class RetrieveConfig:
@@ -186,9 +227,9 @@ class RetrieveConfig:
 
     def __post_init__(self) -> None:
         if not self.datastore:
-            raise ValueError("datastore must be embedded, none or a folder")
+            raise ConfigError("datastore must be embedded, none or a folder")
         if not 1 <= self.neighbours <= 100:
-            raise ValueError(f"neighbours must be between 1 and 100, got {self.neighbours}")
+            raise ConfigError(f"neighbours must be between 1 and 100, got {self.neighbours}")
 
 
 @dataclass(frozen=True)
@@ -221,6 +262,13 @@ class OutputConfig:
     ray_address: str = _f("", "Ray cluster to join (ray://host:10001 or auto); empty starts a local Ray.")
     ray_actors: int = _f(1, "Ray: actors per stage (detector, generator, scorer).")
     ray_gpus: float = _f(0.0, "Ray: GPUs given to each generator actor (0 on CPU; 1 for vLLM or a CUDA model).")
+
+    def __post_init__(self) -> None:
+        unknown = set(self.formats) - set(RUN_FORMATS)
+        if unknown:
+            raise ConfigError(f"unknown output format(s) {sorted(unknown)}; expected some of {list(RUN_FORMATS)}")
+        if self.shard_size < 1:
+            raise ConfigError("shard_size must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -255,6 +303,14 @@ class TrainLLMConfig:
     export: str = _f("adapter", "GPU (unsloth) export: adapter, merged (16-bit weights) or gguf.")
     device: str = _f("auto", "cpu, cuda or auto.")
 
+    def __post_init__(self) -> None:
+        if self.backend not in ("peft", "unsloth"):
+            raise ConfigError(f"backend must be peft or unsloth, got {self.backend!r}")
+        if self.template not in ("alpaca", "chat"):
+            raise ConfigError(f"train-llm templates are alpaca or chat, got {self.template!r}")
+        if self.references not in ("each", "sample"):
+            raise ConfigError(f"references must be each or sample, got {self.references!r}")
+
 
 @dataclass(frozen=True)
 class TrainClipConfig:
@@ -284,6 +340,16 @@ class TrainClipConfig:
     workers: int = _f(0, "open_clip: processes decoding images (0: in the main process).")
     cache_dir: str = _f("", "embedded: folder caching the frozen features ('' = $GROUNDCAP_CACHE/features or "
                             "~/.cache/groundcap/features; 'none' to cache nothing).")
+
+    def __post_init__(self) -> None:
+        if self.init not in ("pretrained", "scratch"):
+            raise ConfigError(f"init must be pretrained or scratch, got {self.init!r}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ConfigError(f"schedule must be cosine or constant, got {self.schedule!r}")
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ConfigError(f"need epochs >= 1 and batch_size >= 2, got {self.epochs} and {self.batch_size}")
+        if not 0.0 <= self.wise_ft <= 1.0:
+            raise ConfigError(f"wise_ft must be in [0, 1], got {self.wise_ft}")
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:
