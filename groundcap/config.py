@@ -295,8 +295,10 @@ class TrainLLMConfig:
     lora_alpha: int = _f(32, "LoRA alpha.")
     lora_dropout: float = _f(0.05, "LoRA dropout.")
     target_modules: tuple[str, ...] = _f(("q_proj", "k_proj", "v_proj", "o_proj"), "Modules that get adapters.")
-    references: str = _f("sample", "One reference per image, drawn anew each epoch (sample), or every reference "
-                                   "as its own example (each: 5x the steps; ~95 min for 2 epochs on 2 CPU cores).")
+    references: str = _f("each", "How the built train rows become examples: every row as its own example (each, "
+                                 "the shipped adapter's recipe; on an `each` build that is every reference: 5x the "
+                                 "steps of sample), or one row per image whose reference is drawn anew each epoch "
+                                 "(sample). Not build-sft's --references, which decides the rows built.")
     seed: int = _f(0, "Seed for data order, dropout and sampling.")
     save_steps: int = _f(50, "Checkpoint every this many steps (resume picks up the last one).")
     eval_steps: int = _f(0, "Validation loss every this many steps (0: once per epoch).")

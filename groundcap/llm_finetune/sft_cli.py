@@ -40,7 +40,9 @@ def add_build_sft_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     p.add_argument("source", metavar="SOURCE", help="A captions file or a folder holding one (or image+.txt pairs).")
     p.add_argument("--out", required=True, metavar="DIR", help="Output folder.")
     p.add_argument("--references", choices=("each", "sample"), default="each",
-                   help="Train rows: one per reference caption (each) or one per image with all references (sample).")
+                   help="Train rows built: one per reference caption (each, the default and the shipped adapter's "
+                        "recipe) or one per image with all references (sample). Not train-llm's --references, "
+                        "which decides how the built rows are drawn per epoch.")
     p.add_argument("--style", choices=("short", "detailed"), default="short", help="Caption style in the instruction.")
     p.add_argument("--context-labels", action="store_true", help="Put the classifier's context labels in the prompt.")
     p.add_argument("--cache", metavar="DIR", default=None,
