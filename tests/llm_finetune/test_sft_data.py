@@ -290,4 +290,5 @@ def test_build_sft_defaults_agree_with_train_llm_captioning_and_the_shipped_adap
     assert args.references == TrainLLMConfig().references == shipped["train_config"]["references"] == "each"
     assert args.seed == TrainLLMConfig().seed == GenerateConfig().seed == shipped["train_config"]["seed"]
     assert args.neighbours == RetrieveConfig().neighbours == shipped["data"]["retrieval"]["neighbours"]
+    assert args.datastore == RetrieveConfig().datastore == "embedded"  # the shipped adapter's: flickr8k-224 (embedded)
     assert args.neighbour_pool == shipped["data"]["retrieval"]["neighbour_pool"]
