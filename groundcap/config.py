@@ -36,6 +36,8 @@ __all__ = [
     "FactsConfig",
     "PromptConfig",
     "GenerateConfig",
+    "ImageTextConfig",
+    "IMAGE_TEXT",
     "RerankConfig",
     "RetrieveConfig",
     "CaptionConfig",
@@ -198,6 +200,34 @@ class GenerateConfig:
 
 
 @dataclass(frozen=True)
+class ImageTextConfig:
+    """The image-text (CLIP-like) model of the clip scorer, ``train-clip``, ``index`` and ``eval retrieval``.
+
+    The one place its choices and defaults live. :class:`RerankConfig` (as
+    ``clip_model``, ``clip_pretrained``, ``clip_checkpoint``) and
+    :class:`TrainClipConfig` (as ``model``, ``pretrained``, ``checkpoint``,
+    ``device``) keep their flat fields, so their flags, YAML keys and saved
+    configs stay as they were; both take their defaults from here and give
+    theirs back as one of these through ``image_text``.
+
+    >>> RerankConfig(clip_model="ViT-B-32", clip_pretrained="openai").image_text
+    ImageTextConfig(model='ViT-B-32', pretrained='openai', checkpoint='', device='auto')
+    """
+
+    model: str = _f("embedded", "Image-text model: embedded (offline: EfficientNet-Lite3 + MiniLM with trained "
+                                "heads), or an open_clip architecture (ViT-B-32, open_clip:RN50, ...).")
+    pretrained: str = _f("", "open_clip weights: a pretrained tag (openai, laion2b_s34b_b79k; downloads once) or a "
+                             "checkpoint file; empty for none.")
+    checkpoint: str = _f("", "A train-clip output folder whose weights are used; empty for the shipped (embedded) "
+                             "or pretrained (open_clip) weights.")
+    device: str = _f("auto", "cpu, cuda or auto.")
+
+
+#: The image-text model's defaults, which every config and command naming one shares.
+IMAGE_TEXT = ImageTextConfig()
+
+
+@dataclass(frozen=True)
 class RerankConfig:
     scorers: tuple[str, ...] = _f(("grounding", "clip", "consensus"),
                                   "Scorers that rank candidates (comma separated): grounding, clip, consensus, logprob.")
@@ -205,17 +235,25 @@ class RerankConfig:
                                     "(tuned on Flickr8k-224 dev): the grounding check, a score in [-1, 1], mostly decides; "
                                     "among candidates it rates alike, agreement with the other candidates and the "
                                     "retrieved captions (consensus, in [0, 1]) chooses, and CLIP breaks near-ties.")
-    clip_model: str = _f("embedded", "Image-text model of the clip scorer: embedded (offline: EfficientNet-Lite3 + "
-                                     "MiniLM with trained heads), or an open_clip architecture such as ViT-B-32.")
-    clip_pretrained: str = _f("", "open_clip weights for the clip scorer: a pretrained tag (openai, laion2b_s34b_b79k; "
-                                  "downloads once) or a checkpoint file; empty for none.")
-    clip_checkpoint: str = _f("", "A train-clip output folder whose weights the clip scorer uses; empty for the "
-                                  "shipped (embedded) or pretrained (open_clip) weights.")
+    clip_model: str = _f(IMAGE_TEXT.model,
+                         "Image-text model of the clip scorer: embedded (offline: EfficientNet-Lite3 + "
+                         "MiniLM with trained heads), or an open_clip architecture such as ViT-B-32.")
+    clip_pretrained: str = _f(IMAGE_TEXT.pretrained,
+                              "open_clip weights for the clip scorer: a pretrained tag (openai, laion2b_s34b_b79k; "
+                              "downloads once) or a checkpoint file; empty for none.")
+    clip_checkpoint: str = _f(IMAGE_TEXT.checkpoint,
+                              "A train-clip output folder whose weights the clip scorer uses; empty for the "
+                              "shipped (embedded) or pretrained (open_clip) weights.")
 
     def __post_init__(self) -> None:
         if len(self.weights) != len(self.scorers):
             raise ConfigError(f"{len(self.scorers)} scorers ({', '.join(self.scorers)}) but "
                               f"{len(self.weights)} weights; give one weight per scorer")
+
+    @property
+    def image_text(self) -> ImageTextConfig:
+        """The clip scorer's image-text model (on the default device)."""
+        return ImageTextConfig(model=self.clip_model, pretrained=self.clip_pretrained, checkpoint=self.clip_checkpoint)
 
 
 @dataclass(frozen=True)
@@ -316,10 +354,13 @@ class TrainLLMConfig:
 
 @dataclass(frozen=True)
 class TrainClipConfig:
-    model: str = _f("embedded", "Model to train: embedded (heads over frozen EfficientNet-Lite3 and MiniLM features) "
-                                "or an open_clip architecture (ViT-B-32, open_clip:RN50, ...).")
-    pretrained: str = _f("", "open_clip starting weights: a pretrained tag (downloads once) or a checkpoint file.")
-    checkpoint: str = _f("", "A train-clip output folder to start from (instead of the shipped or pretrained weights).")
+    model: str = _f(IMAGE_TEXT.model,
+                    "Model to train: embedded (heads over frozen EfficientNet-Lite3 and MiniLM features) "
+                    "or an open_clip architecture (ViT-B-32, open_clip:RN50, ...).")
+    pretrained: str = _f(IMAGE_TEXT.pretrained,
+                         "open_clip starting weights: a pretrained tag (downloads once) or a checkpoint file.")
+    checkpoint: str = _f(IMAGE_TEXT.checkpoint,
+                         "A train-clip output folder to start from (instead of the shipped or pretrained weights).")
     init: str = _f("pretrained", "pretrained: start from the shipped heads / --pretrained / --checkpoint; "
                                  "scratch: start from random weights.")
     epochs: int = _f(20, "Passes over the (image, caption) pairs.")
@@ -337,7 +378,7 @@ class TrainClipConfig:
     hidden_dim: int = _f(0, "embedded, init scratch: hidden width of each head's MLP; 0 for a linear head.")
     dropout: float = _f(0.5, "embedded, init scratch: dropout on the frozen features entering each head.")
     seed: int = _f(0, "Seed of initialisation, batch order and augmentation.")
-    device: str = _f("auto", "cpu, cuda or auto.")
+    device: str = _f(IMAGE_TEXT.device, "cpu, cuda or auto.")
     amp: bool = _f(True, "Mixed precision on CUDA (bf16 where supported, else fp16); ignored on the CPU.")
     workers: int = _f(0, "open_clip: processes decoding images (0: in the main process).")
     cache_dir: str = _f("", "embedded: folder caching the frozen features ('' = $GROUNDCAP_CACHE/features or "
@@ -352,6 +393,12 @@ class TrainClipConfig:
             raise ConfigError(f"need epochs >= 1 and batch_size >= 2, got {self.epochs} and {self.batch_size}")
         if not 0.0 <= self.wise_ft <= 1.0:
             raise ConfigError(f"wise_ft must be in [0, 1], got {self.wise_ft}")
+
+    @property
+    def image_text(self) -> ImageTextConfig:
+        """The model trained: where it starts from and the device it trains on."""
+        return ImageTextConfig(model=self.model, pretrained=self.pretrained, checkpoint=self.checkpoint,
+                               device=self.device)
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:

@@ -1,4 +1,5 @@
 import argparse
+import dataclasses
 
 import pytest
 
@@ -163,3 +164,29 @@ def test_a_file_section_that_is_no_mapping_is_still_refused_beside_a_flag(tmp_pa
     f.write_text("detect: 3\n")
     with pytest.raises(ConfigError, match="detect: expected a mapping"):
         parse(["--config", str(f), "--conf", "0.3"])
+
+
+def test_one_image_text_config_gives_every_command_its_defaults():
+    from groundcap.config import IMAGE_TEXT, ImageTextConfig
+    from groundcap.rerank.clip_cli import add_eval_retrieval_parser, add_train_clip_parser
+    from groundcap.rerank.index_cli import add_index_parser
+
+    assert IMAGE_TEXT == ImageTextConfig() == RerankConfig().image_text
+    assert TrainClipConfig().image_text == ImageTextConfig()
+    tuned = TrainClipConfig(model="ViT-B-32", pretrained="openai", checkpoint="ck", device="cpu").image_text
+    assert tuned == ImageTextConfig(model="ViT-B-32", pretrained="openai", checkpoint="ck", device="cpu")
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    add_index_parser(sub)
+    add_train_clip_parser(sub)
+    eval_sub = sub.add_parser("eval").add_subparsers()
+    add_eval_retrieval_parser(eval_sub)
+    for argv in (["index", "run"], ["eval", "retrieval", "data"]):
+        args = parser.parse_args(argv)
+        assert (args.model, args.pretrained or "", args.checkpoint or "", args.device) == dataclasses.astuple(IMAGE_TEXT)
+    clip = config_from_args(TrainClipConfig, parser.parse_args(["train-clip", "data", "--out", "o"]))
+    assert clip.image_text == IMAGE_TEXT
+    # The old flags and YAML keys still name the model (the saved config keeps its flat keys).
+    rerank = parse_caption(["--clip-model", "ViT-B-32", "--clip-pretrained", "openai"]).rerank
+    assert rerank.image_text == ImageTextConfig(model="ViT-B-32", pretrained="openai")
+    assert {"clip_model", "clip_pretrained", "clip_checkpoint"} <= set(to_dict(RerankConfig()))
