@@ -92,8 +92,6 @@ def _check(config: RunConfig) -> None:
     unknown = set(config.output.formats) - set(formats)
     if unknown:
         raise ConfigError(f"unknown output format(s) {sorted(unknown)}; expected some of {list(formats)}")
-    if config.output.shard_size < 1:
-        raise ConfigError("shard_size must be at least 1")
 
 
 def run(source: str | Path, out: str | Path, config: RunConfig | None = None, *, overwrite: bool = False,

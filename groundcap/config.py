@@ -3,7 +3,9 @@
 Library code takes these dataclasses, never an argparse Namespace. Each field
 carries its help text in ``metadata["help"]``; :mod:`groundcap.config_cli`
 turns them into flags (``--detect.conf`` and, where the field name is unique,
-``--conf``). Only the standard library is imported here; YAML is read by
+``--conf``). Each dataclass checks its own values in ``__post_init__`` and
+raises :class:`~groundcap.errors.ConfigError`. Only the standard library and
+:mod:`groundcap.errors` are imported here; YAML is read by
 :func:`load_yaml` with PyYAML imported lazily.
 
 >>> cfg = FactsConfig()
@@ -22,6 +24,9 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
+from urllib.parse import urlsplit
+
+from groundcap.errors import ConfigError
 
 __all__ = [
     "DetectConfig",
@@ -31,6 +36,8 @@ __all__ = [
     "FactsConfig",
     "PromptConfig",
     "GenerateConfig",
+    "ImageTextConfig",
+    "IMAGE_TEXT",
     "RerankConfig",
     "RetrieveConfig",
     "CaptionConfig",
@@ -64,6 +71,10 @@ class DetectConfig:
     device: str = _f("cpu", "Device for torch-based detectors (cpu, cuda, cuda:0).")
 
 
+#: How dominant colors are found (``ColorConfig.color_method``).
+COLOR_METHODS = ("kmeans", "histogram")
+
+
 @dataclass(frozen=True)
 class ColorConfig:
     color_method: str = _f("kmeans", "How dominant colors are found: kmeans or histogram.")
@@ -73,6 +84,16 @@ class ColorConfig:
     min_fraction: float = _f(0.12, "Drop colors covering less than this share of an object.")
     chroma_boost: float = _f(3.0, "Rank vivid colors above larger dull ones: share x (1 + boost x chroma/10); 0 ranks by share.")
     max_pixels: int = _f(4096, "Pixels sampled per object for clustering.")
+
+    def __post_init__(self) -> None:
+        if self.color_method not in COLOR_METHODS:
+            raise ConfigError(f"color_method must be one of {COLOR_METHODS}, got {self.color_method!r}")
+        if self.n_colors < 0 or self.palette_size < 0:
+            raise ConfigError("n_colors and palette_size must not be negative")
+        if not self.center_weight > 0:
+            raise ConfigError(f"center_weight must be positive (1 = flat), got {self.center_weight}")
+        if self.max_pixels < 1:
+            raise ConfigError(f"max_pixels must be at least 1, got {self.max_pixels}")
 
 
 @dataclass(frozen=True)
@@ -92,6 +113,12 @@ class SceneConfig:
     ocr: str = _f("off", "Read text with tesseract: auto (when installed), on, or off. Off by default: "
                          "about 1 s per photo, 14x the rest of the facts.")
 
+    def __post_init__(self) -> None:
+        if self.classifier not in ("efficientnet-lite3", "none"):
+            raise ConfigError(f"unknown classifier {self.classifier!r}; expected efficientnet-lite3 or none")
+        if self.ocr not in ("auto", "on", "off"):
+            raise ConfigError(f"ocr must be auto, on or off, got {self.ocr!r}")
+
 
 @dataclass(frozen=True)
 class FactsConfig:
@@ -109,6 +136,10 @@ class PromptConfig:
     examples: Optional[str] = _f(None, "captions.jsonl whose train split supplies few-shot examples.")
     context_labels: bool = _f(False, "Put the classifier's context labels into the prompt.")
     prior: Optional[str] = _f(None, "A prior caption to merge with the facts (also read from IMAGE.txt sidecars).")
+
+    def __post_init__(self) -> None:
+        if self.few_shot > 0 and not self.examples:
+            raise ConfigError("few_shot needs examples: pass --examples captions.jsonl (its train split is used)")
 
 
 #: Weight types of local language models (``GenerateConfig.dtype``).
@@ -145,19 +176,54 @@ class GenerateConfig:
 
     def __post_init__(self) -> None:
         if self.n < 1:
-            raise ValueError(f"n must be at least 1, got {self.n}")
+            raise ConfigError(f"n must be at least 1, got {self.n}")
         if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+            raise ConfigError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+            raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.temperature < 0:
-            raise ValueError(f"temperature must be at least 0, got {self.temperature}")
+            raise ConfigError(f"temperature must be at least 0, got {self.temperature}")
         if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+            raise ConfigError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.decoding not in DECODINGS:
-            raise ValueError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
+            raise ConfigError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
+        if urlsplit(self.base_url).scheme not in ("http", "https"):
+            # urllib would also open file:// and ftp:// URLs; an endpoint is never one.
+            raise ConfigError(f"base_url must start with http:// or https://, got {self.base_url!r}")
+        if not self.timeout > 0:
+            raise ConfigError(f"timeout must be positive, got {self.timeout}")
+        if self.max_retries < 0:
+            raise ConfigError(f"max_retries must be 0 or more, got {self.max_retries}")
+
+
+@dataclass(frozen=True)
+class ImageTextConfig:
+    """The image-text (CLIP-like) model of the clip scorer, ``train-clip``, ``index`` and ``eval retrieval``.
+
+    The one place its choices and defaults live. :class:`RerankConfig` (as
+    ``clip_model``, ``clip_pretrained``, ``clip_checkpoint``) and
+    :class:`TrainClipConfig` (as ``model``, ``pretrained``, ``checkpoint``,
+    ``device``) keep their flat fields, so their flags, YAML keys and saved
+    configs stay as they were; both take their defaults from here and give
+    theirs back as one of these through ``image_text``.
+
+    >>> RerankConfig(clip_model="ViT-B-32", clip_pretrained="openai").image_text
+    ImageTextConfig(model='ViT-B-32', pretrained='openai', checkpoint='', device='auto')
+    """
+
+    model: str = _f("embedded", "Image-text model: embedded (offline: EfficientNet-Lite3 + MiniLM with trained "
+                                "heads), or an open_clip architecture (ViT-B-32, open_clip:RN50, ...).")
+    pretrained: str = _f("", "open_clip weights: a pretrained tag (openai, laion2b_s34b_b79k; downloads once) or a "
+                             "checkpoint file; empty for none.")
+    checkpoint: str = _f("", "A train-clip output folder whose weights are used; empty for the shipped (embedded) "
+                             "or pretrained (open_clip) weights.")
+    device: str = _f("auto", "cpu, cuda or auto.")
+
+
+#: The image-text model's defaults, which every config and command naming one shares.
+IMAGE_TEXT = ImageTextConfig()
 
 
 @dataclass(frozen=True)
@@ -168,12 +234,25 @@ class RerankConfig:
                                     "(tuned on Flickr8k-224 dev): the grounding check, a score in [-1, 1], mostly decides; "
                                     "among candidates it rates alike, agreement with the other candidates and the "
                                     "retrieved captions (consensus, in [0, 1]) chooses, and CLIP breaks near-ties.")
-    clip_model: str = _f("embedded", "Image-text model of the clip scorer: embedded (offline: EfficientNet-Lite3 + "
-                                     "MiniLM with trained heads), or an open_clip architecture such as ViT-B-32.")
-    clip_pretrained: str = _f("", "open_clip weights for the clip scorer: a pretrained tag (openai, laion2b_s34b_b79k; "
-                                  "downloads once) or a checkpoint file; empty for none.")
-    clip_checkpoint: str = _f("", "A train-clip output folder whose weights the clip scorer uses; empty for the "
-                                  "shipped (embedded) or pretrained (open_clip) weights.")
+    clip_model: str = _f(IMAGE_TEXT.model,
+                         "Image-text model of the clip scorer: embedded (offline: EfficientNet-Lite3 + "
+                         "MiniLM with trained heads), or an open_clip architecture such as ViT-B-32.")
+    clip_pretrained: str = _f(IMAGE_TEXT.pretrained,
+                              "open_clip weights for the clip scorer: a pretrained tag (openai, laion2b_s34b_b79k; "
+                              "downloads once) or a checkpoint file; empty for none.")
+    clip_checkpoint: str = _f(IMAGE_TEXT.checkpoint,
+                              "A train-clip output folder whose weights the clip scorer uses; empty for the "
+                              "shipped (embedded) or pretrained (open_clip) weights.")
+
+    def __post_init__(self) -> None:
+        if len(self.weights) != len(self.scorers):
+            raise ConfigError(f"{len(self.scorers)} scorers ({', '.join(self.scorers)}) but "
+                              f"{len(self.weights)} weights; give one weight per scorer")
+
+    @property
+    def image_text(self) -> ImageTextConfig:
+        """The clip scorer's image-text model (on the default device)."""
+        return ImageTextConfig(model=self.clip_model, pretrained=self.clip_pretrained, checkpoint=self.clip_checkpoint)
 
 
 @dataclass(frozen=True)
@@ -185,9 +264,9 @@ class RetrieveConfig:
 
     def __post_init__(self) -> None:
         if not self.datastore:
-            raise ValueError("datastore must be embedded, none or a folder")
+            raise ConfigError("datastore must be embedded, none or a folder")
         if not 1 <= self.neighbours <= 100:
-            raise ValueError(f"neighbours must be between 1 and 100, got {self.neighbours}")
+            raise ConfigError(f"neighbours must be between 1 and 100, got {self.neighbours}")
 
 
 @dataclass(frozen=True)
@@ -217,6 +296,12 @@ class OutputConfig:
     ray_actors: int = _f(1, "Ray: actors per stage (detector, generator, scorer).")
     ray_gpus: float = _f(0.0, "Ray: GPUs given to each generator actor (0 on CPU; 1 for vLLM or a CUDA model).")
 
+    def __post_init__(self) -> None:
+        # The format names are checked against the writer registry (data/writers) when the run starts:
+        # the registry sits above this module.
+        if self.shard_size < 1:
+            raise ConfigError("shard_size must be at least 1")
+
 
 @dataclass(frozen=True)
 class RunConfig(CaptionConfig):
@@ -242,21 +327,34 @@ class TrainLLMConfig:
     lora_alpha: int = _f(32, "LoRA alpha.")
     lora_dropout: float = _f(0.05, "LoRA dropout.")
     target_modules: tuple[str, ...] = _f(("q_proj", "k_proj", "v_proj", "o_proj"), "Modules that get adapters.")
-    references: str = _f("sample", "One reference per image, drawn anew each epoch (sample), or every reference "
-                                   "as its own example (each: 5x the steps; ~95 min for 2 epochs on 2 CPU cores).")
+    references: str = _f("each", "How the built train rows become examples: every row as its own example (each, "
+                                 "the shipped adapter's recipe; on an `each` build that is every reference: 5x the "
+                                 "steps of sample), or one row per image whose reference is drawn anew each epoch "
+                                 "(sample). Not build-sft's --references, which decides the rows built.")
     seed: int = _f(0, "Seed for data order, dropout and sampling.")
     save_steps: int = _f(50, "Checkpoint every this many steps (resume picks up the last one).")
     eval_steps: int = _f(0, "Validation loss every this many steps (0: once per epoch).")
     export: str = _f("adapter", "GPU (unsloth) export: adapter, merged (16-bit weights) or gguf.")
     device: str = _f("auto", "cpu, cuda or auto.")
 
+    def __post_init__(self) -> None:
+        if self.backend not in ("peft", "unsloth"):
+            raise ConfigError(f"backend must be peft or unsloth, got {self.backend!r}")
+        if self.template not in ("alpaca", "chat"):
+            raise ConfigError(f"train-llm templates are alpaca or chat, got {self.template!r}")
+        if self.references not in ("each", "sample"):
+            raise ConfigError(f"references must be each or sample, got {self.references!r}")
+
 
 @dataclass(frozen=True)
 class TrainClipConfig:
-    model: str = _f("embedded", "Model to train: embedded (heads over frozen EfficientNet-Lite3 and MiniLM features) "
-                                "or an open_clip architecture (ViT-B-32, open_clip:RN50, ...).")
-    pretrained: str = _f("", "open_clip starting weights: a pretrained tag (downloads once) or a checkpoint file.")
-    checkpoint: str = _f("", "A train-clip output folder to start from (instead of the shipped or pretrained weights).")
+    model: str = _f(IMAGE_TEXT.model,
+                    "Model to train: embedded (heads over frozen EfficientNet-Lite3 and MiniLM features) "
+                    "or an open_clip architecture (ViT-B-32, open_clip:RN50, ...).")
+    pretrained: str = _f(IMAGE_TEXT.pretrained,
+                         "open_clip starting weights: a pretrained tag (downloads once) or a checkpoint file.")
+    checkpoint: str = _f(IMAGE_TEXT.checkpoint,
+                         "A train-clip output folder to start from (instead of the shipped or pretrained weights).")
     init: str = _f("pretrained", "pretrained: start from the shipped heads / --pretrained / --checkpoint; "
                                  "scratch: start from random weights.")
     epochs: int = _f(20, "Passes over the (image, caption) pairs.")
@@ -274,11 +372,27 @@ class TrainClipConfig:
     hidden_dim: int = _f(0, "embedded, init scratch: hidden width of each head's MLP; 0 for a linear head.")
     dropout: float = _f(0.5, "embedded, init scratch: dropout on the frozen features entering each head.")
     seed: int = _f(0, "Seed of initialisation, batch order and augmentation.")
-    device: str = _f("auto", "cpu, cuda or auto.")
+    device: str = _f(IMAGE_TEXT.device, "cpu, cuda or auto.")
     amp: bool = _f(True, "Mixed precision on CUDA (bf16 where supported, else fp16); ignored on the CPU.")
     workers: int = _f(0, "open_clip: processes decoding images (0: in the main process).")
     cache_dir: str = _f("", "embedded: folder caching the frozen features ('' = $GROUNDCAP_CACHE/features or "
                             "~/.cache/groundcap/features; 'none' to cache nothing).")
+
+    def __post_init__(self) -> None:
+        if self.init not in ("pretrained", "scratch"):
+            raise ConfigError(f"init must be pretrained or scratch, got {self.init!r}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ConfigError(f"schedule must be cosine or constant, got {self.schedule!r}")
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ConfigError(f"need epochs >= 1 and batch_size >= 2, got {self.epochs} and {self.batch_size}")
+        if not 0.0 <= self.wise_ft <= 1.0:
+            raise ConfigError(f"wise_ft must be in [0, 1], got {self.wise_ft}")
+
+    @property
+    def image_text(self) -> ImageTextConfig:
+        """The model trained: where it starts from and the device it trains on."""
+        return ImageTextConfig(model=self.model, pretrained=self.pretrained, checkpoint=self.checkpoint,
+                               device=self.device)
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:

@@ -81,19 +81,22 @@ def config_from_args(cls: type, args: argparse.Namespace) -> Any:
     Raises:
         ConfigError: for an unreadable file, an unknown key or a bad value.
     """
-    cfg = cls()
     try:
-        if getattr(args, "config", None):
-            cfg = merge(cfg, load_yaml(args.config))
-        overrides: dict[str, Any] = {}
+        # One merge of the file and the flags together: a config checks itself as a whole, so a
+        # file's scorers and a flag's weights must meet before either is checked.
+        overrides: dict[str, Any] = load_yaml(args.config) if getattr(args, "config", None) else {}
         for dest, value in vars(args).items():
             if not dest.startswith(_DEST_PREFIX):
                 continue
             node = overrides
             *parents, leaf = dest[len(_DEST_PREFIX):].split("__")
-            for p in parents:
-                node = node.setdefault(p, {})
+            for i, p in enumerate(parents):
+                child = node.setdefault(p, {})
+                if not isinstance(child, dict):
+                    where = ".".join(parents[:i + 1])
+                    raise ValueError(f"{where}: expected a mapping of settings, got {child!r}")
+                node = child
             node[leaf] = value
-        return merge(cfg, overrides)
+        return merge(cls(), overrides)
     except (ValueError, OSError) as e:
         raise ConfigError(str(e)) from e

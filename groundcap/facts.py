@@ -46,8 +46,6 @@ class FactsExtractor:
         if sc.classifier != "none":
             from groundcap.detect.classify import ContextClassifier
 
-            if sc.classifier != ContextClassifier.name:
-                raise ValueError(f"unknown classifier {sc.classifier!r}; expected efficientnet-lite3 or none")
             self.classifier = ContextClassifier(top_k=max(sc.context_top_k, 5))
         self.pose = None
         if sc.pose:
@@ -56,8 +54,6 @@ class FactsExtractor:
             self.pose = PoseEstimator()
         from groundcap.detect.ocr import tesseract_available
 
-        if sc.ocr not in ("auto", "on", "off"):
-            raise ValueError(f"ocr must be auto, on or off, got {sc.ocr!r}")
         self.ocr = sc.ocr == "on" or (sc.ocr == "auto" and tesseract_available())
         self.timer = StageTimer()
 

@@ -29,13 +29,13 @@ from typing import Sequence
 import numpy as np
 
 from groundcap.colors.naming import basic_names, css3_names, rgb_to_lab, rgb_to_oklch
-from groundcap.config import ColorConfig
+from groundcap.config import COLOR_METHODS, ColorConfig
 from groundcap.records import Detection, NamedColor, ObjectColor
 
 __all__ = ["colors_of", "palette", "METHODS"]
 
 #: Values accepted for ``ColorConfig.color_method``.
-METHODS = ("kmeans", "histogram")
+METHODS = COLOR_METHODS
 
 # k-means finds this many more clusters than colors are reported, so shading and
 # leftover background get clusters of their own instead of being averaged into
@@ -77,7 +77,6 @@ def colors_of(image: np.ndarray, detections: Sequence[Detection],
     is a fixed grid and the clustering draws no random numbers.
     """
     rgb = _as_rgb(image)
-    _check(config)
     if not detections:
         return ()
     height, width = rgb.shape[:2]
@@ -112,7 +111,6 @@ def palette(image: np.ndarray, config: ColorConfig = ColorConfig()) -> tuple[Nam
         Up to ``config.palette_size`` colors, most dominant first.
     """
     rgb = _as_rgb(image)
-    _check(config)
     height, width = rgb.shape[:2]
     sample = _sample(rgb, (0.0, 0.0, float(width), float(height)), 1.0, config.max_pixels)
     return _dominant([sample], config.palette_size, config.min_fraction, "kmeans", config.chroma_boost)[0]
@@ -127,17 +125,6 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ValueError(f"expected an RGB image of shape (H, W, 3), got {arr.shape}")
     return arr
-
-
-def _check(config: ColorConfig) -> None:
-    if config.color_method not in METHODS:
-        raise ValueError(f"color_method must be one of {METHODS}, got {config.color_method!r}")
-    if config.n_colors < 0 or config.palette_size < 0:
-        raise ValueError("n_colors and palette_size must not be negative")
-    if not config.center_weight > 0:
-        raise ValueError(f"center_weight must be positive (1 = flat), got {config.center_weight}")
-    if config.max_pixels < 1:
-        raise ValueError(f"max_pixels must be at least 1, got {config.max_pixels}")
 
 
 def _axis(lo: float, hi: float, size: int) -> tuple[int, int]:

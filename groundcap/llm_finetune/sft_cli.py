@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from groundcap.assets import cache_dir
-from groundcap.config import FactsConfig
+from groundcap.config import FactsConfig, RetrieveConfig
 from groundcap.config_cli import add_config_flags, config_from_args
 
 __all__ = ["default_cache_dir", "add_build_sft_parser", "run_build_sft"]
@@ -40,7 +40,9 @@ def add_build_sft_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     p.add_argument("source", metavar="SOURCE", help="A captions file or a folder holding one (or image+.txt pairs).")
     p.add_argument("--out", required=True, metavar="DIR", help="Output folder.")
     p.add_argument("--references", choices=("each", "sample"), default="each",
-                   help="Train rows: one per reference caption (each) or one per image with all references (sample).")
+                   help="Train rows built: one per reference caption (each, the default and the shipped adapter's "
+                        "recipe) or one per image with all references (sample). Not train-llm's --references, "
+                        "which decides how the built rows are drawn per epoch.")
     p.add_argument("--style", choices=("short", "detailed"), default="short", help="Caption style in the instruction.")
     p.add_argument("--context-labels", action="store_true", help="Put the classifier's context labels in the prompt.")
     p.add_argument("--cache", metavar="DIR", default=None,
@@ -48,10 +50,13 @@ def add_build_sft_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     p.add_argument("--no-cache", action="store_true", help="Extract every image; read and write no cache.")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="Use a seeded sample of N images.")
     p.add_argument("--seed", type=int, default=0, help="Seed of --limit and of the 'sample' reference pick.")
-    p.add_argument("--datastore", default="none", metavar="NAME|DIR",
-                   help="Caption datastore whose nearest photos' captions go into each prompt: embedded, none "
-                        "(default) or a `groundcap datastore build` folder. A photo never retrieves itself.")
-    p.add_argument("--neighbours", type=int, default=5, metavar="K", help="Neighbours shown in each prompt.")
+    retrieve = RetrieveConfig()  # the same defaults as captioning, whose prompts the model learns
+    p.add_argument("--datastore", default=retrieve.datastore, metavar="NAME|DIR",
+                   help="Caption datastore whose nearest photos' captions go into each prompt: embedded (default, "
+                        "as captioning and the shipped adapter), none or a `groundcap datastore build` folder. "
+                        "A photo never retrieves itself.")
+    p.add_argument("--neighbours", type=int, default=retrieve.neighbours, metavar="K",
+                   help=f"Neighbours shown in each prompt (default {retrieve.neighbours}, as captioning).")
     p.add_argument("--neighbour-pool", type=int, default=10, metavar="P",
                    help="Train prompts show K of the P nearest, drawn per row (validation/test: the K nearest).")
     p.add_argument("--images-dir", default=None, metavar="DIR", help="captions.txt: the images' folder.")

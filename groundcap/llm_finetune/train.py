@@ -120,10 +120,8 @@ def train_llm(data_dir: str | Path, out_dir: str | Path, config: TrainLLMConfig 
     dsd, build = _load_data(data_dir)
     if config.backend == "unsloth":
         model, tokenizer, base = _unsloth_model(config)
-    elif config.backend == "peft":
+    else:  # peft; TrainLLMConfig allows no other backend
         model, tokenizer, base = _peft_model(config)
-    else:
-        raise ConfigError(f"backend must be peft or unsloth, got {config.backend!r}")
     train_rows, epochs = training_rows(dsd["train"], config.template, config.references, config.epochs, config.seed)
     eval_rows = training_rows(dsd["validation"], config.template, "each", 1, config.seed)[0] \
         if "validation" in dsd and len(dsd["validation"]) else []

@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 
-from groundcap.config import TrainClipConfig
+from groundcap.config import IMAGE_TEXT, TrainClipConfig
 from groundcap.config_cli import add_config_flags, config_from_args
 
 __all__ = ["add_model_flags", "add_train_clip_parser", "run_train_clip", "add_eval_retrieval_parser", "run_eval_retrieval"]
@@ -65,11 +65,15 @@ def run_train_clip(args: argparse.Namespace) -> int:
 
 
 def add_model_flags(p: argparse.ArgumentParser, default: str | None, model_help: str) -> None:
-    """``--model/--pretrained/--checkpoint/--device``: which image-text model a command uses."""
+    """``--model/--pretrained/--checkpoint/--device``: which image-text model a command uses.
+
+    The flags of :class:`~groundcap.config.ImageTextConfig` (``IMAGE_TEXT`` gives their defaults);
+    ``--pretrained`` and ``--checkpoint`` default to ``None``, which the model factory reads as its empty.
+    """
     p.add_argument("--model", default=default, help=model_help)
     p.add_argument("--pretrained", default=None, help="open_clip weights of --model: a pretrained tag or a file.")
     p.add_argument("--checkpoint", default=None, metavar="DIR", help="A train-clip output folder.")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto.")
+    p.add_argument("--device", default=IMAGE_TEXT.device, help="cpu, cuda or auto.")
 
 
 def add_eval_retrieval_parser(eval_subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -81,7 +85,7 @@ def add_eval_retrieval_parser(eval_subparsers: argparse._SubParsersAction) -> ar
                     "images. Prints the model's row beside chance.")
     p.add_argument("source", metavar="SOURCE", help="A captions file or folder (captions.jsonl, captions.txt, ...).")
     p.add_argument("--split", default="test", help="Images of this split (default test; 'all' for every image).")
-    add_model_flags(p, "embedded", "embedded, or an open_clip architecture (ViT-B-32, open_clip:RN50); "
+    add_model_flags(p, IMAGE_TEXT.model, "embedded, or an open_clip architecture (ViT-B-32, open_clip:RN50); "
                                    "default embedded.")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="Use a seeded sample of N images.")
     p.add_argument("--seed", type=int, default=0, help="Seed of --limit.")

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from groundcap.config import IMAGE_TEXT
 from groundcap.errors import GroundcapError
 from groundcap.rerank.clip_cli import add_model_flags
 
@@ -52,7 +53,7 @@ def add_index_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--out", default=None, metavar="DIR", help="Index folder (default: RUN_DIR/index).")
     p.add_argument("--append", action="store_true", help="Add to an existing index instead of replacing it.")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="Images embedded at a time.")
-    add_model_flags(p, "embedded", "Image-text embedding model (default: embedded).")
+    add_model_flags(p, IMAGE_TEXT.model, f"Image-text embedding model (default: {IMAGE_TEXT.model}).")
     _add_heatmap_flags(p, "the first indexed images")
     p.set_defaults(func=run_index)
     return p

@@ -326,14 +326,7 @@ def _param_groups(module: Any, weight_decay: float) -> list[dict[str, Any]]:
 
 
 def _check(config: TrainClipConfig) -> None:
-    if config.init not in ("pretrained", "scratch"):
-        raise ConfigError(f"init must be pretrained or scratch, got {config.init!r}")
-    if config.schedule not in ("cosine", "constant"):
-        raise ConfigError(f"schedule must be cosine or constant, got {config.schedule!r}")
-    if config.epochs < 1 or config.batch_size < 2:
-        raise ConfigError(f"need epochs >= 1 and batch_size >= 2, got {config.epochs} and {config.batch_size}")
-    if not 0.0 <= config.wise_ft <= 1.0:
-        raise ConfigError(f"wise_ft must be in [0, 1], got {config.wise_ft}")
+    # The values themselves are checked by TrainClipConfig.__post_init__.
     if config.lock_image and config.lock_text:
         log.info("both towers locked: only the logit scale trains")
 

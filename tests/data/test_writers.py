@@ -44,3 +44,14 @@ def test_finalize_writes_a_registered_format(tmp_path: Path, lines_format):
     assert (tmp_path / "out" / "lines.tsv").read_text(encoding="utf-8") == "a1\ta dog\nc3\ta cat\n"
     assert outputs == {"parquet": 2, "lines": 2}
     assert counts == {"ok": 1, "not_found": 1, "fallback": 1}
+
+
+def test_a_run_refuses_a_format_no_writer_knows():
+    import pytest
+
+    from groundcap.batch import _check
+    from groundcap.config import OutputConfig, RunConfig
+    from groundcap.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"unknown output format\(s\) \['tfrecord'\]"):
+        _check(RunConfig(output=OutputConfig(formats=("parquet", "tfrecord"))))

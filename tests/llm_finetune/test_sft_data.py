@@ -277,3 +277,18 @@ def test_without_a_datastore_the_prompts_are_unchanged(source: Path, tmp_path: P
     dsd = build(source, tmp_path / "cache")
     assert dsd.build_info["retrieval"] is None
     assert not any("Captions of similar photos" in r["input"] for r in dsd["train"])
+
+
+def test_build_sft_defaults_agree_with_train_llm_captioning_and_the_shipped_adapter() -> None:
+    from groundcap.config import GenerateConfig, RetrieveConfig, TrainLLMConfig
+    from groundcap.llm_finetune.adapters import embedded_adapter_dir
+
+    parser = argparse.ArgumentParser()
+    add_build_sft_parser(parser.add_subparsers())
+    args = parser.parse_args(["build-sft", "data/", "--out", "sft/"])
+    shipped = json.loads((embedded_adapter_dir() / "groundcap_adapter.json").read_text())
+    assert args.references == TrainLLMConfig().references == shipped["train_config"]["references"] == "each"
+    assert args.seed == TrainLLMConfig().seed == GenerateConfig().seed == shipped["train_config"]["seed"]
+    assert args.neighbours == RetrieveConfig().neighbours == shipped["data"]["retrieval"]["neighbours"]
+    assert args.datastore == RetrieveConfig().datastore == "embedded"  # the shipped adapter's: flickr8k-224 (embedded)
+    assert args.neighbour_pool == shipped["data"]["retrieval"]["neighbour_pool"]

@@ -58,7 +58,6 @@ import socket
 import ssl
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -93,8 +92,9 @@ class OpenAIGenerator(Generator):
             ``timeout`` and ``concurrency``.
 
     Raises:
-        ConfigError: ``config.model`` is empty, ``base_url`` is not http(s),
-            or ``timeout`` / ``max_retries`` are out of range.
+        ConfigError: ``config.model`` is empty, or the API key cannot go in
+            a header (``GenerateConfig`` itself refuses a non-http(s)
+            ``base_url`` and out-of-range ``timeout`` / ``max_retries``).
     """
 
     name = "openai"
@@ -113,14 +113,6 @@ class OpenAIGenerator(Generator):
         cfg = self.config
         if not cfg.model:
             raise ConfigError("the openai generator needs a model name: pass --model (e.g. --model gpt-4o-mini)")
-        scheme = urllib.parse.urlsplit(cfg.base_url).scheme
-        if scheme not in ("http", "https"):
-            # urllib would also open file:// and ftp:// URLs; an endpoint is never one.
-            raise ConfigError(f"base_url must start with http:// or https://, got {cfg.base_url!r}")
-        if not cfg.timeout > 0:
-            raise ConfigError(f"timeout must be positive, got {cfg.timeout}")
-        if cfg.max_retries < 0:
-            raise ConfigError(f"max_retries must be 0 or more, got {cfg.max_retries}")
         self._url = cfg.base_url.rstrip("/") + "/chat/completions"
         self._key = Secret(read_key(cfg.api_key_env, Path.cwd() / ".env"))
         if self._key.value and not _HEADER_SAFE.fullmatch(self._key.value):
