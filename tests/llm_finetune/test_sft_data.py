@@ -211,7 +211,7 @@ def test_build_sft_command_end_to_end(source: Path, tmp_path: Path, capsys: pyte
     parser = argparse.ArgumentParser()
     add_build_sft_parser(parser.add_subparsers())
     argv = ["build-sft", str(source), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
-            "--references", "sample", "--conf", "0.3"]
+            "--references", "sample", "--conf", "0.3", "--datastore", "none"]  # facts-only prompts, checked below
     args = parser.parse_args(argv)
     assert args.func is run_build_sft and run_build_sft(args) == 0
     first = capsys.readouterr().out
