@@ -21,7 +21,7 @@ def run(n_images: int = 8, repeats: int = 3, max_new_tokens: int = 32) -> list[R
     from groundcap.config import GenerateConfig
     from groundcap.facts import FactsExtractor
     from groundcap.llm_finetune.generators import create_generator
-    from groundcap.llm_finetune.prompts import load_template
+    from groundcap.llm_finetune.prompt_templates import load_template
 
     extractor = FactsExtractor()
     template = load_template("alpaca")

@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from groundcap.config import RerankConfig, TrainClipConfig
-    from groundcap.data.captions import read_captions_jsonl, select
+    from groundcap.data.captioned import read_captions_jsonl, select
     from groundcap.eval.caption_eval import read_results, score_items
     from groundcap.eval.retrieval import evaluate_retrieval
     from groundcap.rerank.models import create_image_text_model

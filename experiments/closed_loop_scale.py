@@ -185,7 +185,7 @@ def ranked_again_and_retrieved(b_items: list, candidates: dict[str, str], datast
 
 
 def read_candidates(run_dir: Path) -> dict[str, str]:
-    """file name → the candidates JSON of each run row (``RunRow`` keeps only the caption and facts)."""
+    """file name → the candidates JSON of each run row (``ShardRow`` keeps only the caption and facts)."""
     import pyarrow.parquet as pq
 
     from groundcap.data.run_shards import run_shards
@@ -272,7 +272,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from groundcap.config import TrainClipConfig
-    from groundcap.data.captions import read_captions_jsonl, select
+    from groundcap.data.captioned import read_captions_jsonl, select
     from groundcap.eval.caption_eval import score_items
     from groundcap.rerank import lit
     from groundcap.rerank.train_clip import train_clip

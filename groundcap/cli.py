@@ -163,7 +163,7 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
 
 def _eval_items(args: argparse.Namespace, seed: int) -> list:
     """The captioned images an eval subcommand scores; says so on stderr when there are none."""
-    from groundcap.data.captions import read_captions_jsonl, select
+    from groundcap.data.captioned import read_captions_jsonl, select
 
     src = Path(args.data)
     items = select(read_captions_jsonl(src / "captions.jsonl" if src.is_dir() else src), args.split, args.limit, seed)
@@ -197,7 +197,7 @@ def _add_eval_captions(esub: argparse._SubParsersAction) -> None:
 def _run_eval_captions(args: argparse.Namespace) -> int:
     from groundcap.config import to_dict
     from groundcap.eval.caption_eval import caption_items, score_items, write_predictions
-    from groundcap.eval.captions import human_noise_floor, score_table
+    from groundcap.eval.caption_metrics import human_noise_floor, score_table
 
     items = _eval_items(args, args.sample_seed)
     if not items:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from groundcap.data.captions import CaptionedImage
+from groundcap.data.captioned import CaptionedImage
 from groundcap.data.run_shards import write_parquet_atomic
 from groundcap.eval.retrieval import recall_at_k
 from groundcap.records import Detection, Facts, ImageInfo

@@ -1,6 +1,6 @@
 """Readers for the usual layouts of images with reference captions.
 
-Each reader returns :class:`~groundcap.data.captions.CaptionedImage` items in a
+Each reader returns :class:`~groundcap.data.captioned.CaptionedImage` items in a
 deterministic order, with ``split`` one of ``train``, ``dev``, ``test`` or
 ``none`` (``validation``/``valid``/``val`` are read as ``dev``, Flickr8k's name).
 :func:`read_captioned` picks the reader from the path:
@@ -39,7 +39,7 @@ import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from groundcap.data.captions import CaptionedImage, read_captions_jsonl
+from groundcap.data.captioned import CaptionedImage, read_captions_jsonl
 from groundcap.data.walk import IMAGE_SUFFIXES, leaves_root, read_sidecar_caption, sidecar_path, walk_images
 
 __all__ = [

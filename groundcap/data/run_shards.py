@@ -44,7 +44,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from groundcap.data.atomic import atomic_file
 
-__all__ = ["storable", "RUN_COLUMNS", "OK_STATUSES", "RunRow", "run_shards", "read_run_rows", "run_schema",
+__all__ = ["storable", "RUN_COLUMNS", "OK_STATUSES", "ShardRow", "run_shards", "read_run_rows", "run_schema",
            "write_parquet_atomic"]
 
 #: Column name → Arrow type name, in shard order.
@@ -101,8 +101,12 @@ def write_parquet_atomic(rows: Sequence[Mapping[str, Any]], path: str | Path) ->
 
 
 @dataclass(frozen=True)
-class RunRow:
-    """One image's row of a run; ``path`` is joined to the run folder, not resolved; ``status`` as stored."""
+class ShardRow:
+    """What the index and train-clip read back of one stored run row.
+
+    The full row is :class:`groundcap.records.RunRow`; here ``path`` is joined to
+    the run folder, not resolved, and ``status`` is as stored.
+    """
 
     key: str
     path: Path
@@ -126,7 +130,7 @@ def run_shards(path: str | Path) -> list[Path]:
                   if not p.name.startswith(".") and not any(part.endswith(".lance") for part in p.parts))
 
 
-def read_run_rows(root: Path, shards: list[Path]) -> Iterator[RunRow]:
+def read_run_rows(root: Path, shards: list[Path]) -> Iterator[ShardRow]:
     """The rows of ``shards``, in order, with paths joined to ``root``; rows without a path are skipped.
 
     Raises:
@@ -142,5 +146,5 @@ def read_run_rows(root: Path, shards: list[Path]) -> Iterator[RunRow]:
             rel = row.get("path")
             if not rel:
                 continue
-            yield RunRow(str(row.get("key") or rel), root / str(rel), row.get("status"),
+            yield ShardRow(str(row.get("key") or rel), root / str(rel), row.get("status"),
                          str(row.get("caption") or ""), row.get("facts"))

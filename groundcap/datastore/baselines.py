@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from groundcap.data.captions import CaptionedImage
+from groundcap.data.captioned import CaptionedImage
 from groundcap.datastore.consensus import consensus_caption, nearest_caption
 from groundcap.datastore.store import Datastore
 from groundcap.errors import ConfigError, ImageError

@@ -131,10 +131,10 @@ def run_search(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     """Runs ``datastore eval``: the scores table, and ``--out`` JSON like ``eval captions --out``."""
-    from groundcap.data.captions import read_captions_jsonl, select
+    from groundcap.data.captioned import read_captions_jsonl, select
     from groundcap.datastore.baselines import retrieval_predictions
     from groundcap.eval.caption_eval import score_items
-    from groundcap.eval.captions import score_table
+    from groundcap.eval.caption_metrics import score_table
 
     src = Path(args.data)
     try:

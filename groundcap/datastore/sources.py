@@ -67,7 +67,7 @@ def read_source(source: str | Path, split: str = "all") -> tuple[list[SourceRow]
 
 
 def _jsonl_rows(jsonl: Path, split: str) -> list[SourceRow]:
-    from groundcap.data.captions import read_captions_jsonl, select
+    from groundcap.data.captioned import read_captions_jsonl, select
 
     items = read_captions_jsonl(jsonl)
     chosen = select(items, split)

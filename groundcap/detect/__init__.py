@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Callable
 
 from groundcap.config import DetectConfig
-from groundcap.detect.base import Detector, RawBoxes, finalize
+from groundcap.detect.base import Detector, RawBoxes, to_detections
 from groundcap.detect.coco import COCO80, COCO90, coco90_to_label
 from groundcap.errors import ConfigError
 from groundcap.registry import Registry
 
 __all__ = [
-    "Detector", "RawBoxes", "finalize", "COCO80", "COCO90", "coco90_to_label",
+    "Detector", "RawBoxes", "to_detections", "COCO80", "COCO90", "coco90_to_label",
     "create_detector", "register_detector", "list_detectors",
 ]
 

@@ -3,7 +3,7 @@
 A backend only turns an RGB array into raw boxes, scores and labels
 (:class:`RawBoxes`). Everything after that — clipping, score and class filters,
 per-class and class-agnostic suppression, the ``max_objects`` cap and the
-instance numbering — happens once, here, in :func:`finalize`, so two backends
+instance numbering — happens once, here, in :func:`to_detections`, so two backends
 can never disagree on what ``conf`` or ``dog_2`` means.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 from groundcap.config import DetectConfig
 from groundcap.records import Detection
 
-__all__ = ["RawBoxes", "Detector", "finalize", "iou_matrix", "nms"]
+__all__ = ["RawBoxes", "Detector", "to_detections", "iou_matrix", "nms"]
 
 
 class RawBoxes(NamedTuple):
@@ -76,7 +76,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, groups: Sequence[str]
     return np.asarray(keep, dtype=np.int64)
 
 
-def finalize(raw: RawBoxes, image_size: tuple[int, int], config: DetectConfig, source: str) -> tuple[Detection, ...]:
+def to_detections(raw: RawBoxes, image_size: tuple[int, int], config: DetectConfig, source: str) -> tuple[Detection, ...]:
     """Turns a backend's raw boxes into the final, numbered :class:`Detection` records.
 
     Boxes are clipped to the image; boxes under one pixel, unnamed classes,
@@ -161,4 +161,4 @@ class Detector(abc.ABC):
             if not (isinstance(im, np.ndarray) and im.ndim == 3 and im.shape[2] == 3 and im.dtype == np.uint8):
                 raise TypeError("detectors take RGB uint8 HxWx3 arrays; decode with groundcap.data.load_image")
         raws = self.predict_raw_batch(images)
-        return [finalize(raw, (im.shape[1], im.shape[0]), self.config, self.name) for raw, im in zip(raws, images)]
+        return [to_detections(raw, (im.shape[1], im.shape[0]), self.config, self.name) for raw, im in zip(raws, images)]

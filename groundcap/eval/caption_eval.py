@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from groundcap.data import load_image
-from groundcap.data.captions import CaptionedImage
+from groundcap.data.captioned import CaptionedImage
 from groundcap.errors import ConfigError, ImageError
 from groundcap.records import CaptionResult
 
@@ -56,7 +56,7 @@ def caption_items(items: Sequence[CaptionedImage], captioner: Any, *, batch_size
 
 def score_items(items: Sequence[CaptionedImage], predictions: dict[str, str], *, meteor: bool = True) -> dict[str, Any]:
     """CIDEr-D, BLEU-4, METEOR, ROUGE-L and CHAIR for the captioned items."""
-    from groundcap.eval.captions import caption_metrics, chair
+    from groundcap.eval.caption_metrics import caption_metrics, chair
 
     refs = {it.path.name: list(it.captions) for it in items if it.path.name in predictions}
     scores = caption_metrics(predictions, refs, meteor=meteor)

@@ -93,8 +93,8 @@ def add_compare_parser(esub: argparse._SubParsersAction) -> None:
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    from groundcap.data.captions import read_captions_jsonl
-    from groundcap.eval.captions import caption_metrics
+    from groundcap.data.captioned import read_captions_jsonl
+    from groundcap.eval.caption_metrics import caption_metrics
 
     src = Path(args.data)
     items = read_captions_jsonl(src / "captions.jsonl" if src.is_dir() else src)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from groundcap.config import FactsConfig
-from groundcap.data.captions import CaptionedImage
+from groundcap.data.captioned import CaptionedImage
 from groundcap.eval import baseline as seed
 from groundcap.text.vocab import color_family, colors_attached, mentioned_classes, setting_votes, tokens
 from groundcap.records import Detection, Facts
@@ -189,7 +189,7 @@ def evaluate_facts(items: Iterable[CaptionedImage], config: FactsConfig | None =
     two thresholds and each side applies its own post-processing.
     """
     from groundcap.data import load_image
-    from groundcap.detect.base import finalize
+    from groundcap.detect.base import to_detections
     from groundcap.facts import FactsExtractor
     from groundcap.spatial import relations_between
 
@@ -208,12 +208,12 @@ def evaluate_facts(items: Iterable[CaptionedImage], config: FactsConfig | None =
         array, info = load_image(item.path)
         raw = extractor.detector.predict_raw(array)
         size = (array.shape[1], array.shape[0])
-        dets = finalize(raw, size, config.detect, extractor.detector.name)
+        dets = to_detections(raw, size, config.detect, extractor.detector.name)
         facts = extractor.facts_for(array, info, dets)
         rel2 = {r.triple for r in relations_between(_scaled(dets, 2.0), config.spatial)}
         mentioned, human_colors = _score_ours(report, facts, item, rel2)
         if baseline:
-            bdets = finalize(raw, size, seed.SEED_DETECT, extractor.detector.name)
+            bdets = to_detections(raw, size, seed.SEED_DETECT, extractor.detector.name)
             _score_labels(report, "baseline", bdets, mentioned)
             measured: dict[str, set[str]] = {}
             from groundcap.colors import basic_name

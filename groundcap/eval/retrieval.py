@@ -97,7 +97,7 @@ def evaluate_retrieval(model: Any, items: Sequence[Any], ks: Sequence[int] = (1,
 
     Args:
         model: Anything with ``embed_images`` and ``embed_texts`` (and a ``name``).
-        items: :class:`~groundcap.data.captions.CaptionedImage` items; each
+        items: :class:`~groundcap.data.captioned.CaptionedImage` items; each
             image is decoded once, with :func:`~groundcap.data.images.load_image`.
         ks: The K values.
         batch_size: Images decoded and embedded at a time.

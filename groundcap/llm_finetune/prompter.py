@@ -18,8 +18,8 @@ from typing import Any, Callable, Sequence
 
 from groundcap.config import PromptConfig
 from groundcap.errors import ConfigError
-from groundcap.llm_finetune.prompt import Prompt
-from groundcap.llm_finetune.prompts import PromptTemplate, load_template
+from groundcap.records.prompt import Prompt
+from groundcap.llm_finetune.prompt_templates import PromptTemplate, load_template
 from groundcap.records import Facts, Neighbour
 from groundcap.text.cleaning import tidy_caption
 
@@ -55,7 +55,7 @@ class Prompter:
                                 self.template.cot_prompt["explanation"])
 
     def _load_examples(self, extract: Callable[[Any], Facts] | None, seed: int) -> tuple[tuple[Facts, str], ...]:
-        from groundcap.data.captions import read_captions_jsonl
+        from groundcap.data.captioned import read_captions_jsonl
 
         pc = self.config
         if not pc.examples:

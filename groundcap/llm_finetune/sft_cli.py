@@ -69,7 +69,7 @@ def add_build_sft_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
 def run_build_sft(args: argparse.Namespace) -> int:
     """Runs ``build-sft``; prints counts per split, cache hits and misses, and the time taken."""
     from groundcap.data.caption_sources import read_captioned, source_root, split_counts
-    from groundcap.data.captions import select
+    from groundcap.data.captioned import select
     from groundcap.data.facts_cache import FactsCache
     from groundcap.facts import FactsExtractor
     from groundcap.llm_finetune.sft_data import build_sft, save_sft

@@ -1,8 +1,8 @@
 """Supervised fine-tuning data: (facts prompt, human caption) pairs as a ``datasets.DatasetDict``.
 
 The prompts are made by the same helpers captioning uses
-(:func:`~groundcap.llm_finetune.prompts.alpaca_instruction`,
-:func:`~groundcap.llm_finetune.prompts.alpaca_input` and the ``chat``
+(:func:`~groundcap.llm_finetune.prompt_templates.alpaca_instruction`,
+:func:`~groundcap.llm_finetune.prompt_templates.alpaca_input` and the ``chat``
 template), so an adapter is trained on exactly the strings it will be asked
 with. Every row has these columns:
 
@@ -46,9 +46,9 @@ from typing import Any, Iterable, Mapping, Sequence
 from groundcap.config import config_hash, to_dict
 from groundcap.data.atomic import atomic_file
 from groundcap.data.caption_sources import normalize_split
-from groundcap.data.captions import CaptionedImage
+from groundcap.data.captioned import CaptionedImage
 from groundcap.errors import ImageError
-from groundcap.llm_finetune.prompts import alpaca_input, alpaca_instruction, load_template
+from groundcap.llm_finetune.prompt_templates import alpaca_input, alpaca_instruction, load_template
 from groundcap.records import Facts
 
 __all__ = ["SPLITS", "REFERENCE_MODES", "clean_reference", "build_sft", "data_hash", "save_sft"]

@@ -40,7 +40,7 @@ def training_rows(split: Any, template: str, references: str, epochs: float, see
     of its references drawn at random (seeded); the draws for all epochs are
     laid out in advance, so a resumed run sees the same data.
     """
-    from groundcap.llm_finetune.prompts import alpaca_text
+    from groundcap.llm_finetune.prompt_templates import alpaca_text
 
     def row(r: dict, output: str) -> dict:
         if template == "alpaca":

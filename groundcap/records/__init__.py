@@ -20,11 +20,12 @@ from groundcap.records.facts import (
     Scene, SceneCue,
 )
 from groundcap.records.neighbours import Neighbour
+from groundcap.records.prompt import Prompt
 from groundcap.records.run_row import CAPTIONED_STATUSES, IMAGE_REASONS, RUN_STATUSES, RunRow
 
 __all__ = [
     "PREDICATES", "ImageInfo", "Detection", "NamedColor", "ObjectColor", "Relation", "SceneCue", "Scene",
     "ContextLabel", "Posture", "OcrResult", "Facts", "CANDIDATE_STATUSES", "Candidate", "CaptionResult",
-    "CLAIM_KINDS", "CLAIM_VERDICTS", "Claim", "Neighbour", "Proposal", "RUN_STATUSES", "CAPTIONED_STATUSES",
+    "CLAIM_KINDS", "CLAIM_VERDICTS", "Claim", "Neighbour", "Prompt", "Proposal", "RUN_STATUSES", "CAPTIONED_STATUSES",
     "IMAGE_REASONS", "RunRow",
 ]

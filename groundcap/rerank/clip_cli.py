@@ -97,7 +97,7 @@ def add_eval_retrieval_parser(eval_subparsers: argparse._SubParsersAction) -> ar
 def run_eval_retrieval(args: argparse.Namespace) -> int:
     """Runs ``eval retrieval``; prints R@1/5/10 in both directions, beside chance."""
     from groundcap.data.caption_sources import read_captioned
-    from groundcap.data.captions import select
+    from groundcap.data.captioned import select
     from groundcap.eval.retrieval import evaluate_retrieval, retrieval_table
     from groundcap.rerank.models import create_image_text_model
 

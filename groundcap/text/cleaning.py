@@ -1,7 +1,7 @@
 """Caption text made safe and tidy: the prior a user hands in, the references a dataset ships.
 
 Both the readers in :mod:`groundcap.data` and the prompts in
-:mod:`groundcap.llm_finetune.prompts` use these, so they live below both.
+:mod:`groundcap.llm_finetune.prompt_templates` use these, so they live below both.
 
 >>> tidy_caption("a dog runs , jumps .")
 'A dog runs, jumps.'

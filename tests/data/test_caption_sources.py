@@ -24,7 +24,7 @@ from groundcap.data.caption_sources import (
     read_sidecar_folder,
     source_root,
 )
-from groundcap.data.captions import read_captions_jsonl
+from groundcap.data.captioned import read_captions_jsonl
 
 from fakes import FLICKR
 

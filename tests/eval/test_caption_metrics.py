@@ -14,9 +14,9 @@ import pytest
 
 pytest.importorskip("pycocoevalcap")
 
-from groundcap.data.captions import read_captions_jsonl, select  # noqa: E402
-from groundcap.eval import captions as C  # noqa: E402
-from groundcap.eval.captions import caption_metrics, chair, human_noise_floor, score_table  # noqa: E402
+from groundcap.data.captioned import read_captions_jsonl, select  # noqa: E402
+from groundcap.eval import caption_metrics as C  # noqa: E402
+from groundcap.eval.caption_metrics import caption_metrics, chair, human_noise_floor, score_table  # noqa: E402
 
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="java is not on PATH")
 

@@ -38,7 +38,7 @@ def test_read_predictions_of_both_file_kinds(tmp_path):
 
 
 def test_compare_command_on_real_references(flickr_dir, tmp_path, capsys):
-    from groundcap.data.captions import read_captions_jsonl
+    from groundcap.data.captioned import read_captions_jsonl
 
     items = [it for it in read_captions_jsonl(flickr_dir / "captions.jsonl") if it.split == "test"][:12]
     human = {it.path.name: it.captions[0] for it in items}

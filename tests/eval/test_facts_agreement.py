@@ -3,7 +3,7 @@ import json
 import pytest
 
 from groundcap.cli import main
-from groundcap.data.captions import read_captions_jsonl, select
+from groundcap.data.captioned import read_captions_jsonl, select
 from groundcap.eval import baseline as seed
 from groundcap.eval.facts_agreement import evaluate_facts
 from groundcap.records import Detection

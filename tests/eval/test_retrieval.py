@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from groundcap.data.captions import CaptionedImage
+from groundcap.data.captioned import CaptionedImage
 from groundcap.eval.retrieval import chance_recall_at_k, evaluate_retrieval, recall_at_k, retrieval_table
 
 

@@ -9,7 +9,7 @@ from groundcap import Captioner
 from groundcap.config import CaptionConfig, GenerateConfig
 from groundcap.llm_finetune.adapters import adapter_label, embedded_adapter_dir, resolve_adapter
 from groundcap.llm_finetune.generators import create_generator
-from groundcap.llm_finetune.prompt import Prompt
+from groundcap.records.prompt import Prompt
 
 WEIGHTS = embedded_adapter_dir()
 

@@ -8,7 +8,7 @@ from groundcap.config import GenerateConfig
 from groundcap.llm_finetune.generators import create_generator
 from groundcap.llm_finetune.generators import decoding
 from groundcap.llm_finetune.generators.hf import resolve_dtype
-from groundcap.llm_finetune.prompt import Prompt
+from groundcap.records.prompt import Prompt
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")

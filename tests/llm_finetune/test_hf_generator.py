@@ -4,7 +4,7 @@ import pytest
 
 from groundcap.config import GenerateConfig
 from groundcap.llm_finetune.generators import create_generator, list_generators
-from groundcap.llm_finetune.prompt import Prompt
+from groundcap.records.prompt import Prompt
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

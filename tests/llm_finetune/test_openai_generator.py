@@ -22,7 +22,7 @@ from groundcap.errors import ConfigError
 from groundcap.llm_finetune.generators.base import Completion
 from groundcap.llm_finetune.generators.http import retry_after as _retry_after
 from groundcap.llm_finetune.generators.openai import OpenAIGenerator
-from groundcap.llm_finetune.prompt import Prompt
+from groundcap.records.prompt import Prompt
 
 KEY_ENV = "GROUNDCAP_TEST_OPENAI_KEY"
 KEY = "sk-test-Secret0123456789"

@@ -2,7 +2,7 @@ import pytest
 
 from groundcap.llm_finetune.generators.base import Completion
 from groundcap.llm_finetune.postprocess import clean_caption, finish
-from groundcap.llm_finetune.prompt import Prompt
+from groundcap.records.prompt import Prompt
 
 CHAT = Prompt(messages=(("user", "facts"),))
 ALPACA = Prompt(messages=(("user", "facts"),), text="### Response:\n", stop=("###",))

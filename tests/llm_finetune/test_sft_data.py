@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from groundcap.config import FactsConfig, config_hash
-from groundcap.data.captions import CaptionedImage, read_captions_jsonl
+from groundcap.data.captioned import CaptionedImage, read_captions_jsonl
 from groundcap.data.facts_cache import FactsCache
-from groundcap.llm_finetune.prompts import alpaca_input, alpaca_instruction, load_template
+from groundcap.llm_finetune.prompt_templates import alpaca_input, alpaca_instruction, load_template
 from groundcap.llm_finetune.sft_cli import add_build_sft_parser, default_cache_dir, run_build_sft
 from groundcap.llm_finetune.sft_data import build_sft, clean_reference, data_hash, save_sft
 from groundcap.records import Facts

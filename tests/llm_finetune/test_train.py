@@ -6,7 +6,7 @@ import pytest
 
 from groundcap.config import TrainLLMConfig
 from groundcap.errors import GroundcapError
-from groundcap.llm_finetune.prompts import alpaca_text
+from groundcap.llm_finetune.prompt_templates import alpaca_text
 from groundcap.llm_finetune.adapters import read_adapter_meta
 from groundcap.llm_finetune.train import train_llm, training_rows
 
@@ -77,7 +77,7 @@ def test_train_saves_a_usable_adapter_and_resumes(tiny_llama, sft_dir, tmp_path,
 
     from groundcap.config import GenerateConfig
     from groundcap.llm_finetune.generators import create_generator
-    from groundcap.llm_finetune.prompt import Prompt
+    from groundcap.records.prompt import Prompt
 
     gen = create_generator(GenerateConfig(model=str(tiny_llama), adapter=str(tmp_path / "adapter"), n=2,
                                           max_new_tokens=4))

@@ -69,7 +69,7 @@ from groundcap.llm_finetune.generators.base import Completion, Generator
 from groundcap.llm_finetune.generators.http import (
     Deadline, RateLimiter, Secret, WatchedHTTPHandler, WatchedHTTPSHandler, read_key, retry_after,
 )
-from groundcap.llm_finetune.prompt import Prompt
+from groundcap.records.prompt import Prompt
 from groundcap.records import Facts
 
 __all__ = ["OpenAIGenerator"]

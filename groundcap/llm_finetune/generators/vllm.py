@@ -13,7 +13,7 @@ from typing import Sequence
 from groundcap.config import GenerateConfig
 from groundcap.errors import ModelLoadError
 from groundcap.llm_finetune.generators.base import Completion, Generator
-from groundcap.llm_finetune.prompt import Prompt
+from groundcap.records.prompt import Prompt
 from groundcap.records import Facts
 
 __all__ = ["VLLMGenerator", "vllm_unavailable_reason"]

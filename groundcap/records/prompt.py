@@ -1,4 +1,4 @@
-"""A rendered prompt, the record handed from prompt templates to generators."""
+"""A rendered prompt, the record handed from the prompter to the generators."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from groundcap.config import DetectConfig
-from groundcap.detect.base import RawBoxes, finalize, iou_matrix, nms
+from groundcap.detect.base import RawBoxes, to_detections, iou_matrix, nms
 
 
 def raw(*rows):
@@ -46,11 +46,11 @@ def test_nms_per_class_keeps_other_classes():
     ],
 )
 def test_finalize_filters(rows, config, expected):
-    assert ids(finalize(raw(*rows), (100, 100), config, "test")) == expected
+    assert ids(to_detections(raw(*rows), (100, 100), config, "test")) == expected
 
 
 def test_instances_numbered_left_to_right_and_sorted_by_score():
-    dets = finalize(raw((60, 0, 80, 10, 0.9, "dog"), (0, 0, 20, 10, 0.5, "dog"), (30, 50, 40, 60, 0.7, "person")),
+    dets = to_detections(raw((60, 0, 80, 10, 0.9, "dog"), (0, 0, 20, 10, 0.5, "dog"), (30, 50, 40, 60, 0.7, "person")),
                     (100, 100), DetectConfig(), "t")
     assert ids(dets) == ["dog_2", "person_1", "dog_1"]
     by_id = {d.instance_id: d for d in dets}
@@ -58,7 +58,7 @@ def test_instances_numbered_left_to_right_and_sorted_by_score():
 
 
 def test_boxes_clipped_and_image_size_kept():
-    (d,) = finalize(raw((-10, -10, 120, 50, 0.9, "bus")), (100, 80), DetectConfig(), "t")
+    (d,) = to_detections(raw((-10, -10, 120, 50, 0.9, "bus")), (100, 80), DetectConfig(), "t")
     assert d.box == (0.0, 0.0, 100.0, 50.0)
     assert d.image_size == (100, 80)
     assert d.source == "t"
@@ -66,4 +66,4 @@ def test_boxes_clipped_and_image_size_kept():
 
 def test_mismatched_backend_output_is_an_error():
     with pytest.raises(ValueError, match="boxes"):
-        finalize(RawBoxes(np.zeros((2, 4)), np.zeros(1), ("a",)), (10, 10), DetectConfig(), "t")
+        to_detections(RawBoxes(np.zeros((2, 4)), np.zeros(1), ("a",)), (10, 10), DetectConfig(), "t")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from groundcap.errors import ConfigError
-from groundcap.llm_finetune import prompts
-from groundcap.llm_finetune.prompts import (
+from groundcap.llm_finetune import prompt_templates as prompts
+from groundcap.llm_finetune.prompt_templates import (
     PRIOR_LINE, PromptTemplate, alpaca_input, alpaca_instruction, alpaca_text, load_template,
 )
 from groundcap.records import ContextLabel, Detection, Facts, ImageInfo, OcrResult
@@ -346,7 +346,7 @@ def test_cot_example_goes_first_in_the_user_message(tmp_path):
 
 
 def test_neighbours_go_under_the_facts_and_leave_other_prompts_alone():
-    from groundcap.llm_finetune.prompts import NEIGHBOURS_LINE
+    from groundcap.llm_finetune.prompt_templates import NEIGHBOURS_LINE
     from groundcap.records import Detection, Facts, ImageInfo, Neighbour
 
     facts = Facts(ImageInfo(640, 480, "0" * 64), (Detection("dog", "dog_1", (10, 200, 300, 470), 0.9, (640, 480)),))
