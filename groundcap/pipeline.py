@@ -163,12 +163,9 @@ class Captioner:
         """
         timer = timer if timer is not None else StageTimer()
         with timer.stage("rerank", self.timer):
-            ranked = [self.ranker.choose(p.candidates, array, f, p.neighbours)
-                      for array, f, p in zip(arrays, facts, proposals)]
+            ranked = self.ranker.decide(proposals, arrays, facts)
         per_image = timer.per_image(len(facts))
-        return [dataclasses.replace(r, prompt=p.prompt, models=self.models, timings=per_image,
-                                    neighbours=p.neighbours)
-                for r, p in zip(ranked, proposals)]
+        return [dataclasses.replace(r, models=self.models, timings=per_image) for r in ranked]
 
     def rerank(self, results: Sequence[CaptionResult], arrays: Sequence[np.ndarray | None]) -> list[CaptionResult]:
         """Ranks already generated candidates again with this captioner's ranker (see :meth:`Ranker.rerank`)."""

@@ -268,19 +268,17 @@ class GenerateActor(_Stage):
 class RerankActor(_Stage):
     """Ranks the candidates, picks the captions and builds the group's rows.
 
-    The captioner here holds the template generator instead of the LLM (the
-    generator actor ran that); the rows name the models the generator actor
-    reported.
+    It holds the ranking stage alone (the generator actor wrote the
+    candidates); the rows name the models the generator actor reported.
 
     Args:
-        config: The run's settings.
+        config: The run's settings; ``config.rerank`` and the facts' spatial thresholds are used.
     """
 
     def __init__(self, config: RunConfig) -> None:
-        from groundcap.pipeline import Captioner
+        from groundcap.rerank.ranker import Ranker
 
-        template = dataclasses.replace(config.generate, generator="template", adapter="none")
-        self.captioner = Captioner(dataclasses.replace(config, generate=template))
+        self.ranker = Ranker(config.rerank, config.facts.spatial)
 
     def group(self, row: dict[str, Any]) -> dict[str, Any]:
         group = [_prepared(d) for d in json.loads(row["inputs"])]
@@ -289,10 +287,11 @@ class RerankActor(_Stage):
         if todo:
             generated = json.loads(row["proposals"])
             arrays = [load_image_bytes(data, p.item.path or p.item.source)[0] for p, data in todo]
-            out = self.captioner.decide(arrays, [p.facts for p, _ in todo],
-                                        [Proposal.from_dict(d) for d in generated["proposals"]],
-                                        timer=StageTimer.from_dict(generated["call"]))
-            models = tuple(generated["models"].items())
-            results = {id(p): dataclasses.replace(r, models=models) for (p, _), r in zip(todo, out)}
+            timer = StageTimer.from_dict(generated["call"])
+            with timer.stage("rerank"):
+                out = self.ranker.decide([Proposal.from_dict(d) for d in generated["proposals"]], arrays,
+                                         [p.facts for p, _ in todo])
+            models, per_image = tuple(generated["models"].items()), timer.per_image(len(todo))
+            results = {id(p): dataclasses.replace(r, models=models, timings=per_image) for (p, _), r in zip(todo, out)}
         rows = [row_of(p, results.get(id(p))) for p in group]
         return {"shard": row["shard"], "group": row["group"], "rows": _dumps(rows)}

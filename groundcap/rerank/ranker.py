@@ -18,7 +18,7 @@ import numpy as np
 
 from groundcap.config import RerankConfig, SpatialConfig
 from groundcap.describe import template_caption
-from groundcap.records import Candidate, CaptionResult, Facts, Neighbour
+from groundcap.records import Candidate, CaptionResult, Facts, Neighbour, Proposal
 from groundcap.rerank import create_scorers, rank
 from groundcap.rerank.base import Scorer
 
@@ -44,6 +44,19 @@ class Ranker:
                neighbours: Sequence[Neighbour] = ()) -> CaptionResult:
         """One image's ranked candidates and chosen caption (see :func:`choose`)."""
         return choose(candidates, self.scorers, self.weights, image, facts, neighbours)
+
+    def decide(self, proposals: Sequence[Proposal], arrays: Sequence[np.ndarray | None], facts: Sequence[Facts]
+               ) -> list[CaptionResult]:
+        """Each image's caption from its proposal: its candidates ranked, with the proposal's prompt and neighbours.
+
+        Args:
+            proposals: One per image, from the generation step.
+            arrays: The images (``None`` where there is no image for the clip scorer).
+            facts: The images' facts, which the grounding check judges claims against.
+        """
+        return [dataclasses.replace(self.choose(p.candidates, array, f, p.neighbours), prompt=p.prompt,
+                                    neighbours=p.neighbours)
+                for p, array, f in zip(proposals, arrays, facts)]
 
     def rerank(self, result: CaptionResult, image: np.ndarray | None) -> CaptionResult:
         """Ranks a result's candidates again; a template fallback an earlier ranking added is dropped first.
