@@ -68,7 +68,7 @@ class Registry(Generic[F]):
                 return factory
             return deco
         if name in self._entries:
-            raise ValueError(f"a {self.kind} named {name!r} is already registered")
+            raise ValueError(f"{_article(self.kind)} {self.kind} named {name!r} is already registered")
         self._entries[name] = entry
         return None
 
@@ -91,3 +91,8 @@ class Registry(Generic[F]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+def _article(word: str) -> str:
+    """``a`` or ``an`` before ``word`` (by its first letter, which suits the registries' kinds)."""
+    return "an" if word[:1].lower() in "aeiou" else "a"

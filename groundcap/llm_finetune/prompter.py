@@ -57,9 +57,7 @@ class Prompter:
     def _load_examples(self, extract: Callable[[Any], Facts] | None, seed: int) -> tuple[tuple[Facts, str], ...]:
         from groundcap.data.captioned import read_captions_jsonl
 
-        pc = self.config
-        if not pc.examples:
-            raise ValueError("few_shot needs examples: pass --examples captions.jsonl (its train split is used)")
+        pc = self.config  # PromptConfig has checked that few_shot comes with examples
         measure = _needs(extract, "few-shot examples")
         train = [it for it in read_captions_jsonl(pc.examples) if it.split == "train"]
         chosen = random.Random(seed).sample(train, min(pc.few_shot, len(train)))

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from groundcap.config import RerankConfig, SpatialConfig
-from groundcap.errors import ConfigError
 from groundcap.registry import Registry
 from groundcap.rerank.base import LogprobScorer, Scorer, rank
 
@@ -49,9 +48,6 @@ def create_scorers(config: RerankConfig, spatial: SpatialConfig | None = None) -
     >>> [s.name for s in create_scorers(RerankConfig(scorers=("grounding", "logprob"), weights=(1.0, 0.5)))]
     ['grounding', 'logprob']
     """
-    if len(config.weights) != len(config.scorers):
-        raise ConfigError(f"{len(config.scorers)} scorers ({', '.join(config.scorers)}) but "
-                          f"{len(config.weights)} weights; give one weight per scorer")
     clip = {"model": config.clip_model, "pretrained": config.clip_pretrained or None,
             "checkpoint": config.clip_checkpoint or None}
     options = {"clip": clip, "grounding": {"spatial": spatial}}

@@ -6,7 +6,7 @@ checks its row: a failure status with a message naming the problem, or a
 correct caption. The real photos in the same run must still be captioned, and
 every output must be readable.
 
-The kinds are counted in the README's reliability section (``KINDS`` below).
+The kinds are counted in docs/reliability.md (``KINDS`` below).
 """
 
 from __future__ import annotations
@@ -239,7 +239,7 @@ CASES = [
     *[Case(f"photo-{i}", write(f"photo{i}.jpg", photo(i)), f"photo{i}.jpg", "ok") for i in (11, 12)],
 ]
 
-#: Distinct kinds of bad input in this file (the README's count): the table above, less the plain
+#: Distinct kinds of bad input in this file (docs/reliability.md's count): the table above, less the plain
 #: photos, plus the manifest kinds and the crowd below.
 MANIFEST_KINDS = ("manifest-missing-file", "manifest-duplicate-rows", "manifest-escapes-root",
                   "manifest-latin1-caption", "manifest-no-path-column", "manifest-directory")

@@ -6,7 +6,7 @@
   literal ``trust_remote_code=True``. The scanner is itself tested on a bad snippet.
 - ``trust_remote_code`` reaches transformers as False unless the user passes the flag.
 - WebDataset shards hold only ``.jpg``/``.txt``/``.json`` members, and the reader the
-  README shows does not unpickle a planted ``.pyd`` member (the plain reader does).
+  docs (reliability.md) show does not unpickle a planted ``.pyd`` member (the plain reader does).
 - A run writes only under ``--out`` (and the cache), and names its files by key.
 
 The train-llm resume test (tests/llm_finetune/test_train.py) checks that every
@@ -165,7 +165,7 @@ def test_webdataset_shards_hold_no_pickles_and_the_documented_reader_runs_none(t
 
     planted, marker = tmp_path / "planted.tar", tmp_path / "marker"
     _plant(tar, planted, marker)
-    # The reader the README shows: decode only the members groundcap writes.
+    # The reader docs/reliability.md shows: decode only the members groundcap writes.
     safe = list(wds.WebDataset(str(planted), shardshuffle=False).decode("pil", only=["jpg", "txt", "json"])
                 .to_tuple("jpg", "txt", "json"))
     assert len(safe) == 2 and not marker.exists()
