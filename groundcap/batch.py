@@ -141,13 +141,14 @@ def run(source: str | Path, out: str | Path, config: RunConfig | None = None, *,
         if todo:
             engine = engine if engine is not None else create_engine(config)
             with _progress(todo, oc.progress) as bar:
-                def tick(rows: list[dict[str, Any]]) -> None:
+                def tick(rows: list[RunRow]) -> None:
                     for r in rows:
                         for k in _STAGES:
-                            stage_seconds[k] += r.get(f"time_{k}", 0.0)
+                            stage_seconds[k] += getattr(r, f"time_{k}")
                     bar.update(len(rows))
 
-                for job, rows in engine.run(jobs, tick):
+                for job, typed in engine.run(jobs, tick):
+                    rows = [r.to_dict() for r in typed]  # the shard and the tar store plain rows
                     rows = merge_rows(list(job.keep), rows) if job.keep else rows
                     # The shard is the record and its tar follows it: a tar written first would outlive a
                     # kill before the commit (a --retry-failed tar would then disagree with the old shard

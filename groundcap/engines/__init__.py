@@ -8,7 +8,8 @@ name       what                                                        needs
 =========  ==========================================================  ===========
 
 Every engine takes the same :class:`~.stages.ShardJob` list and yields
-``(job, rows)`` shard by shard, in job order; the runner
+``(job, rows)`` shard by shard, in job order, the rows typed
+(:class:`~groundcap.records.RunRow`, one per input); the runner
 (:func:`groundcap.batch.run`) writes them. Adding one is a registry entry.
 """
 

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from groundcap.config import RunConfig
 from groundcap.engines.stages import Prepared, ShardJob, caption_rows, groups_of, measure, prepare
+from groundcap.records import RunRow
 
 __all__ = ["LocalEngine"]
 
@@ -50,8 +51,8 @@ class LocalEngine:
     def models(self) -> dict[str, str]:
         return dict(self.captioner.models)
 
-    def run(self, jobs: Sequence[ShardJob], tick: Callable[[list[dict]], None] = lambda rows: None
-            ) -> Iterator[tuple[ShardJob, list[dict[str, Any]]]]:
+    def run(self, jobs: Sequence[ShardJob], tick: Callable[[list[RunRow]], None] = lambda rows: None
+            ) -> Iterator[tuple[ShardJob, list[RunRow]]]:
         """Yields each job with its rows (in input order), shard by shard, in job order.
 
         ``tick`` is called with the rows of every finished group (for progress).
@@ -64,7 +65,7 @@ class LocalEngine:
                                     name="groundcap-facts", daemon=True)
         producer.start()
         try:
-            rows: list[dict[str, Any]] = []
+            rows: list[RunRow] = []
             for job in jobs:
                 rows = []
                 for _ in groups_of(job.items, size):

@@ -42,7 +42,7 @@ from groundcap.data.images import load_image_bytes
 from groundcap.data.inputs import InputItem
 from groundcap.engines.stages import Prepared, ShardJob, groups_of, measure, prepare, prior_of, row_of
 from groundcap.errors import ConfigError
-from groundcap.records import Facts, ImageInfo, Proposal
+from groundcap.records import Facts, ImageInfo, Proposal, RunRow
 from groundcap.timing import StageTimer
 
 __all__ = ["RayEngine", "FactsActor", "GenerateActor", "RerankActor"]
@@ -82,8 +82,8 @@ class RayEngine:
         """None: the models load in the actors, so the runner reads them from the rows."""
         return None
 
-    def run(self, jobs: Sequence[ShardJob], tick: Callable[[list[dict]], None] = lambda rows: None
-            ) -> Iterator[tuple[ShardJob, list[dict[str, Any]]]]:
+    def run(self, jobs: Sequence[ShardJob], tick: Callable[[list[RunRow]], None] = lambda rows: None
+            ) -> Iterator[tuple[ShardJob, list[RunRow]]]:
         """Yields each job with its rows (in input order), shard by shard, in job order.
 
         ``tick`` is called with the rows of every finished group. The Ray
@@ -95,7 +95,7 @@ class RayEngine:
                   for j, job in enumerate(jobs) for g, group in enumerate(groups_of(job.items, size))]
         expected = [sum(1 for _ in groups_of(job.items, size)) for job in jobs]
         try:
-            arrived: dict[int, dict[int, list[dict[str, Any]]]] = {j: {} for j in range(len(jobs))}
+            arrived: dict[int, dict[int, list[RunRow]]] = {j: {} for j in range(len(jobs))}
             pending = 0
             rows_in = iter(self._pipeline(groups).iter_rows() if groups else ())
             while True:
@@ -106,7 +106,7 @@ class RayEngine:
                 out = next(rows_in, None)
                 if out is None:
                     break
-                group_rows = json.loads(out["rows"])
+                group_rows = [RunRow.from_dict(d) for d in json.loads(out["rows"])]
                 arrived[out["shard"]][out["group"]] = group_rows
                 tick(group_rows)
             if pending < len(jobs):
@@ -294,4 +294,4 @@ class RerankActor(_Stage):
             models, per_image = tuple(generated["models"].items()), timer.per_image(len(todo))
             results = {id(p): dataclasses.replace(r, models=models, timings=per_image) for (p, _), r in zip(todo, out)}
         rows = [row_of(p, results.get(id(p))) for p in group]
-        return {"shard": row["shard"], "group": row["group"], "rows": _dumps(rows)}
+        return {"shard": row["shard"], "group": row["group"], "rows": _dumps([r.to_dict() for r in rows])}

@@ -127,7 +127,7 @@ def prior_of(p: Prepared, config_prior: str | None) -> str | None:
     return p.item.prior if p.item.prior is not None else config_prior
 
 
-def caption_rows(captioner: Any, group: Sequence[Prepared]) -> list[dict[str, Any]]:
+def caption_rows(captioner: Any, group: Sequence[Prepared]) -> list[RunRow]:
     """Generates and ranks captions for the measured images of ``group``; one row per input, in order."""
     todo = [p for p in group if p.ok and p.facts is not None]
     results: dict[int, CaptionResult] = {}
@@ -138,12 +138,8 @@ def caption_rows(captioner: Any, group: Sequence[Prepared]) -> list[dict[str, An
     return [row_of(p, results.get(id(p))) for p in group]
 
 
-def failed_row(p: Prepared) -> dict[str, Any]:
+def failed_row(p: Prepared) -> RunRow:
     """The row of an input that never reached the generator."""
-    return _failed(p).to_dict()
-
-
-def _failed(p: Prepared) -> RunRow:
     it, info = p.item, p.info
     return RunRow(p.key, it.source, it.path, p.status or "error", error=p.error,
                   width=info.width if info else 0, height=info.height if info else 0, sha256=p.sha256,
@@ -151,18 +147,18 @@ def _failed(p: Prepared) -> RunRow:
                   **{f"time_{k}": p.times.get(k, 0.0) for k in ("decode", "facts", "generate", "rerank")})
 
 
-def row_of(p: Prepared, result: CaptionResult | None) -> dict[str, Any]:
-    """The Parquet row of one input (a :class:`~groundcap.records.RunRow` as a dict)."""
+def row_of(p: Prepared, result: CaptionResult | None) -> RunRow:
+    """The run row of one input."""
     if result is None:
         return failed_row(p)
     status = "generation_error" if result.status == "error" else result.status
     times = dict(result.timings)
-    row = _failed(dataclasses.replace(p, status=status, error=result.detail if status != "ok" else ""))
+    row = failed_row(dataclasses.replace(p, status=status, error=result.detail if status != "ok" else ""))
     return dataclasses.replace(
         row, caption=result.caption, chosen=result.chosen, prompt=result.prompt, models=_json(dict(result.models)),
         candidates=_json([c.to_dict() for c in result.candidates]), facts=_json(result.facts.to_dict()),
         time_generate=times.get("prompt", 0.0) + times.get("generate", 0.0),
-        time_rerank=times.get("rerank", 0.0)).to_dict()
+        time_rerank=times.get("rerank", 0.0))
 
 
 def _json(value: Any) -> str:
