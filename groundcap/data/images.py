@@ -5,7 +5,8 @@ array without alpha, so all the decoding quirks live here: EXIF orientation,
 transparency, 16-bit and float grayscale, CMYK, palettes, animations,
 truncated downloads, decompression bombs and files that are not images
 (the conversions of each mode and dtype to RGB uint8 are in
-:mod:`groundcap.data.pixels`).
+:mod:`groundcap.data.pixels`, the format signatures in
+:mod:`groundcap.data.image_signatures`).
 Nothing from PIL or numpy escapes; every failure is an
 :class:`~groundcap.errors.ImageError` whose ``reason`` is one of
 ``not_found``, ``is_directory``, ``permission_denied``, ``empty_file``,
@@ -33,6 +34,7 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from groundcap.data.image_signatures import _PIL_KINDS, _riff_short, _sniff
 from groundcap.data.pixels import _array_to_uint8, _gray_to_rgb, _over_white, _to_rgb
 from groundcap.errors import ImageError
 from groundcap.records import ImageInfo
@@ -66,23 +68,9 @@ _TRANSPOSE = {
     8: Image.Transpose.ROTATE_90,
 }
 
-# Leading bytes of image formats, decodable by PIL or not. They separate a
-# damaged or exotic image (truncated / unsupported) from a file that was never
-# an image, such as an HTML error page saved as photo.jpg (not_an_image).
-_SIGNATURES = (
-    (b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
-    (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"II+\x00", "TIFF"), (b"MM\x00+", "TIFF"),
-    (b"8BPS", "PSD"), (b"qoif", "QOI"), (b"\xff\x0a", "JPEG XL"), (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
-    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"), (b"\xff\x4f\xff\x51", "JPEG 2000"),
-    (b"%!PS", "EPS"), (b"\xc5\xd0\xd3\xc6", "EPS"),
-)
-# Of those, the ones PIL reads itself, whose header failing means damage.
-_PIL_KINDS = frozenset({"JPEG", "PNG", "GIF", "TIFF", "PSD", "QOI", "BMP", "WEBP"})
 # Formats whose decoders never read past their end marker, so hitting the end
 # of the bytes while decoding means the file was cut (JPEG 2000 does read on).
 _DRY_MEANS_TRUNCATED = frozenset({"JPEG", "MPO", "PNG", "GIF", "BMP", "TIFF"})
-_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif",
-                          b"avis"})
 
 
 def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, ImageInfo]:
@@ -271,28 +259,6 @@ def _failure(name: str, e: BaseException, data: bytes, watch: _ReadWatch | None,
     if "truncat" in str(e).lower() or isinstance(e, EOFError) or ran_dry or _riff_short(data):
         return ImageError(name, "truncated", f"{kind}: {e}")
     return ImageError(name, "unsupported", f"{kind}: {type(e).__name__}: {e}")
-
-
-def _sniff(data: bytes) -> str | None:
-    """Names the image format the leading bytes announce, or None."""
-    for signature, kind in _SIGNATURES:
-        if data.startswith(signature):
-            return kind
-    if data.startswith(b"BM") and data[6:10] == b"\x00\x00\x00\x00":
-        return "BMP"
-    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-        return "WEBP"
-    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-        return "HEIF/AVIF"
-    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if b"<svg" in head and head.startswith((b"<?xml", b"<svg", b"<!doctype svg")):
-        return "SVG"
-    return None
-
-
-def _riff_short(data: bytes) -> bool:
-    """A RIFF file (WebP) states its length; fewer bytes means it was cut off."""
-    return data.startswith(b"RIFF") and int.from_bytes(data[4:8], "little") + 8 > len(data)
 
 
 def _check_size(size: tuple[int, int], name: str, max_pixels: int) -> None:
