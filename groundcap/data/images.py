@@ -3,7 +3,10 @@
 Every later stage assumes an upright, C-contiguous ``H x W x 3`` uint8 RGB
 array without alpha, so all the decoding quirks live here: EXIF orientation,
 transparency, 16-bit and float grayscale, CMYK, palettes, animations,
-truncated downloads, decompression bombs and files that are not images.
+truncated downloads, decompression bombs and files that are not images
+(the conversions of each mode and dtype to RGB uint8 are in
+:mod:`groundcap.data.pixels`, the format signatures in
+:mod:`groundcap.data.image_signatures`).
 Nothing from PIL or numpy escapes; every failure is an
 :class:`~groundcap.errors.ImageError` whose ``reason`` is one of
 ``not_found``, ``is_directory``, ``permission_denied``, ``empty_file``,
@@ -31,6 +34,8 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from groundcap.data.image_signatures import _PIL_KINDS, _riff_short, _sniff
+from groundcap.data.pixels import _array_to_uint8, _gray_to_rgb, _over_white, _to_rgb
 from groundcap.errors import ImageError
 from groundcap.records import ImageInfo
 
@@ -47,8 +52,6 @@ MAX_FILE_BYTES = 512 << 20
 
 ImageSource = Union[str, "os.PathLike[str]", Image.Image, np.ndarray]
 
-_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
-_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 # The PIL mode a 2-D array of (dtype kind, unsigned item size) would have had.
 _GRAY_MODES = {("b", 0): "1", ("u", 1): "L", ("u", 2): "I;16", ("f", 0): "F"}
 
@@ -65,23 +68,9 @@ _TRANSPOSE = {
     8: Image.Transpose.ROTATE_90,
 }
 
-# Leading bytes of image formats, decodable by PIL or not. They separate a
-# damaged or exotic image (truncated / unsupported) from a file that was never
-# an image, such as an HTML error page saved as photo.jpg (not_an_image).
-_SIGNATURES = (
-    (b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
-    (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"II+\x00", "TIFF"), (b"MM\x00+", "TIFF"),
-    (b"8BPS", "PSD"), (b"qoif", "QOI"), (b"\xff\x0a", "JPEG XL"), (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
-    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"), (b"\xff\x4f\xff\x51", "JPEG 2000"),
-    (b"%!PS", "EPS"), (b"\xc5\xd0\xd3\xc6", "EPS"),
-)
-# Of those, the ones PIL reads itself, whose header failing means damage.
-_PIL_KINDS = frozenset({"JPEG", "PNG", "GIF", "TIFF", "PSD", "QOI", "BMP", "WEBP"})
 # Formats whose decoders never read past their end marker, so hitting the end
 # of the bytes while decoding means the file was cut (JPEG 2000 does read on).
 _DRY_MEANS_TRUNCATED = frozenset({"JPEG", "MPO", "PNG", "GIF", "BMP", "TIFF"})
-_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif",
-                          b"avis"})
 
 
 def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, ImageInfo]:
@@ -272,28 +261,6 @@ def _failure(name: str, e: BaseException, data: bytes, watch: _ReadWatch | None,
     return ImageError(name, "unsupported", f"{kind}: {type(e).__name__}: {e}")
 
 
-def _sniff(data: bytes) -> str | None:
-    """Names the image format the leading bytes announce, or None."""
-    for signature, kind in _SIGNATURES:
-        if data.startswith(signature):
-            return kind
-    if data.startswith(b"BM") and data[6:10] == b"\x00\x00\x00\x00":
-        return "BMP"
-    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-        return "WEBP"
-    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-        return "HEIF/AVIF"
-    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if b"<svg" in head and head.startswith((b"<?xml", b"<svg", b"<!doctype svg")):
-        return "SVG"
-    return None
-
-
-def _riff_short(data: bytes) -> bool:
-    """A RIFF file (WebP) states its length; fewer bytes means it was cut off."""
-    return data.startswith(b"RIFF") and int.from_bytes(data[4:8], "little") + 8 > len(data)
-
-
 def _check_size(size: tuple[int, int], name: str, max_pixels: int) -> None:
     w, h = size
     if w < 1 or h < 1:
@@ -356,69 +323,6 @@ def _orientation(img: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _to_rgb(img: Image.Image, name: str) -> np.ndarray:
-    mode = img.mode
-    if mode == "RGB" and "transparency" not in img.info:
-        # np.asarray would be read-only (it wraps PIL's bytes); callers draw on it.
-        return np.array(img)
-    if mode in _SIXTEEN_BIT_MODES or mode == "I":
-        return _gray_to_rgb(_sixteen_bit_to_uint8(np.asarray(img)))
-    if mode == "F":
-        values = np.asarray(img)
-        if not np.isfinite(values).all():
-            raise ImageError(name, "unsupported", "float image with NaN or infinite pixels")
-        return _gray_to_rgb(_float_to_uint8(values))
-    if mode in _ALPHA_MODES or "transparency" in img.info:
-        if mode == "La":
-            img = img.convert("LA")  # PIL has no direct La -> RGBA
-        return _over_white(np.asarray(img.convert("RGBA")))
-    return np.array(img.convert("RGB"))
-
-
-def _sixteen_bit_to_uint8(values: np.ndarray) -> np.ndarray:
-    """Scales by the full 0..65535 range; PIL's own convert clips to 255 instead.
-
-    32-bit ``"I"`` images outside 0..65535 are stretched from their minimum
-    to their maximum.
-    """
-    lo, hi = int(values.min()), int(values.max())
-    if lo >= 0 and hi <= 65535:
-        # (v + 128) // 257 is round(v / 257) and 65535 / 257 == 255 exactly.
-        return ((values.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    return _stretch(values, lo, hi)
-
-
-def _float_to_uint8(values: np.ndarray) -> np.ndarray:
-    lo, hi = float(values.min()), float(values.max())
-    if lo >= 0.0 and hi <= 1.0:
-        return np.rint(values.astype(np.float64) * 255.0).astype(np.uint8)
-    if lo >= 0.0 and hi <= 255.0:
-        return np.rint(values).astype(np.uint8)
-    return _stretch(values, lo, hi)
-
-
-def _stretch(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Maps lo..hi onto 0..255; a flat image lands at whichever end it is past."""
-    if hi == lo:
-        return np.full(values.shape, 0 if hi < 0 else 255, dtype=np.uint8)
-    return np.rint((values.astype(np.float64) - lo) * (255.0 / (hi - lo))).astype(np.uint8)
-
-
-def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
-    return np.repeat(gray[:, :, None], 3, axis=2)
-
-
-def _over_white(rgba: np.ndarray) -> np.ndarray:
-    """Composites RGBA over white in integers; the result is a new array."""
-    alpha = rgba[:, :, 3:4]
-    if alpha.min() == 255:
-        return np.array(rgba[:, :, :3], order="C")
-    a = alpha.astype(np.uint16)
-    # rgb * a + 255 * (255 - a) <= 65025, so uint16 cannot overflow; + 127 rounds.
-    out = (rgba[:, :, :3].astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
-    return out.astype(np.uint8)
-
-
 def _load_array(arr: np.ndarray, max_pixels: int) -> tuple[np.ndarray, ImageInfo]:
     name = "<array>"
     arr = np.asarray(arr)
@@ -441,28 +345,6 @@ def _load_array(arr: np.ndarray, max_pixels: int) -> tuple[np.ndarray, ImageInfo
         # A copy, so the caller's array and ours never alias.
         rgb, mode = np.array(pixels, order="C", copy=True), "RGB"
     return rgb, _pixel_info(rgb, name, mode, 1)
-
-
-def _array_to_uint8(arr: np.ndarray, name: str) -> np.ndarray:
-    kind, size = arr.dtype.kind, arr.dtype.itemsize
-    if kind == "u" and size == 1:
-        return arr
-    if kind == "b":
-        return np.where(arr, np.uint8(255), np.uint8(0))
-    if kind == "u" and size == 2:
-        return ((arr.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    if kind == "f":
-        values = arr.astype(np.float64)
-        if not np.isfinite(values).all():
-            raise ImageError(name, "bad_array", "float array has NaN or infinite values")
-        lo, hi = float(values.min()), float(values.max())
-        # A little slack for resampling overshoot; anything more is likely 0..255 data.
-        if lo < -1e-3 or hi > 1.0 + 1e-3:
-            raise ImageError(name, "bad_array",
-                             f"float values must lie in [0, 1], got {lo:g}..{hi:g}; divide 0..255 by 255")
-        return np.rint(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8)
-    raise ImageError(name, "bad_array",
-                     f"dtype {arr.dtype} is not uint8, uint16, bool or float; convert to uint8 0..255")
 
 
 def _pixel_info(rgb: np.ndarray, name: str, mode: str, orientation: int) -> ImageInfo:

@@ -15,13 +15,12 @@ True
 from groundcap.records.captions import (
     CANDIDATE_STATUSES, CLAIM_KINDS, CLAIM_VERDICTS, Candidate, CaptionResult, Claim, Proposal,
 )
-from groundcap.records.facts import (
-    PREDICATES, ContextLabel, Detection, Facts, ImageInfo, NamedColor, ObjectColor, OcrResult, Posture, Relation,
-    Scene, SceneCue,
-)
+from groundcap.records.facts import Facts, ImageInfo
 from groundcap.records.neighbours import Neighbour
+from groundcap.records.objects import PREDICATES, Detection, NamedColor, ObjectColor, Posture, Relation
 from groundcap.records.prompt import Prompt
 from groundcap.records.run_row import CAPTIONED_STATUSES, IMAGE_REASONS, RUN_STATUSES, RunRow
+from groundcap.records.scene import ContextLabel, OcrResult, Scene, SceneCue
 
 __all__ = [
     "PREDICATES", "ImageInfo", "Detection", "NamedColor", "ObjectColor", "Relation", "SceneCue", "Scene",
