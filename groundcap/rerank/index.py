@@ -22,15 +22,18 @@ import logging
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from groundcap.errors import ConfigError, GroundcapError
+from groundcap.errors import ConfigError
 from groundcap.records import ImageInfo
 from groundcap.rerank.heatmap import similarity_heatmap
+from groundcap.rerank.index_table import (
+    ANN_MIN_ROWS, TABLE, _FORMAT, _META_KEY, Hit, ImageIndex, IndexRow, IndexSummary, _check_model, _embed_images,
+    _lancedb, _meta_of,
+)
 
 __all__ = ["ANN_MIN_ROWS", "TABLE", "IndexRow", "IndexSummary", "ImageIndex", "Hit", "read_index_rows",
            "build_index", "open_index", "search", "where_clause", "is_image_query", "index_vectors",
@@ -38,83 +41,7 @@ __all__ = ["ANN_MIN_ROWS", "TABLE", "IndexRow", "IndexSummary", "ImageIndex", "H
 
 log = logging.getLogger("groundcap.rerank")
 
-#: Row count from which an approximate (IVF-PQ) index pays off; below it LanceDB's exact scan is fast.
-ANN_MIN_ROWS = 10_000
-#: The LanceDB table inside an index folder.
-TABLE = "images"
-_META_KEY = b"groundcap"
-_FORMAT = 1
 _WRITE_EVERY = 4096
-
-
-@dataclass(frozen=True)
-class IndexRow:
-    """One image to index. ``path`` is absolute; ``objects`` are the detected labels."""
-
-    key: str
-    path: Path
-    caption: str = ""
-    status: str = "ok"
-    objects: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One search result; ``score`` is the cosine similarity to the query (1 = same direction)."""
-
-    path: str
-    caption: str
-    score: float
-    key: str
-    objects: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "caption": self.caption, "score": self.score, "key": self.key,
-                "objects": list(self.objects)}
-
-
-@dataclass(frozen=True)
-class IndexSummary:
-    """What :func:`build_index` did; ``skipped`` counts rows left out by reason (``not_ok``,
-    ``duplicate_key`` or the image's ``ImageError.reason``), ``errors`` holds the first messages."""
-
-    out: Path
-    model: str
-    dim: int
-    indexed: int
-    rows: int
-    skipped: dict[str, int] = field(default_factory=dict)
-    ann: bool = False
-    seconds: float = 0.0
-    errors: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ImageIndex:
-    """An opened index: the LanceDB table and the metadata it was built with."""
-
-    path: Path
-    table: Any
-    meta: dict[str, Any]
-
-    @property
-    def model(self) -> str:
-        return str(self.meta.get("model", ""))
-
-    @property
-    def dim(self) -> int:
-        return int(self.meta.get("dim", 0))
-
-    def __len__(self) -> int:
-        return self.table.count_rows()
-
-
-def _lancedb():
-    try:
-        import lancedb
-    except ImportError as e:
-        raise GroundcapError("the image index needs LanceDB: pip install 'groundcap[index]'") from e
-    return lancedb
 
 
 # -- reading what to index -------------------------------------------------
@@ -186,13 +113,6 @@ def _schema(dim: int, meta: Mapping[str, Any]):
         pa.field("width", pa.int32()), pa.field("height", pa.int32()),
     ], metadata={_META_KEY: json.dumps(dict(meta)).encode()})
 
-
-def _embed_images(model: Any, images: list[np.ndarray]) -> np.ndarray:
-    vectors = np.asarray(model.embed_images(images), dtype=np.float32)
-    if vectors.shape != (len(images), model.dim):
-        raise GroundcapError(f"model {model.name!r} returned embeddings of shape {vectors.shape}, "
-                             f"expected {(len(images), model.dim)}")
-    return vectors
 
 
 def _embedded(rows: Iterable[IndexRow], model: Any, batch_size: int, skipped: Counter,
@@ -306,18 +226,6 @@ def _ensure_ann(table: Any, rows: int, min_rows: int) -> bool:
 
 
 # -- opening and searching ---------------------------------------------------
-
-
-def _meta_of(table: Any) -> dict[str, Any]:
-    raw = (table.schema.metadata or {}).get(_META_KEY)
-    return json.loads(raw) if raw else {}
-
-
-def _check_model(meta: Mapping[str, Any], model: Any, where: Path) -> None:
-    if meta.get("model") != model.name or int(meta.get("dim", -1)) != int(model.dim):
-        raise ConfigError(f"{where}: the index was built with model {meta.get('model')!r} "
-                          f"(dim {meta.get('dim')}), not {model.name!r} (dim {model.dim}); "
-                          f"use --model {meta.get('model')} or rebuild the index")
 
 
 def open_index(path: str | Path) -> ImageIndex:

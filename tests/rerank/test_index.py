@@ -20,7 +20,6 @@ from groundcap.errors import ConfigError, GroundcapError, ModelLoadError  # noqa
 from groundcap.records import Detection, Facts, ImageInfo  # noqa: E402
 from groundcap.rerank import index_cli  # noqa: E402
 from groundcap.rerank.index import (  # noqa: E402
-    IndexRow,
     build_index,
     index_vectors,
     is_image_query,
@@ -29,6 +28,7 @@ from groundcap.rerank.index import (  # noqa: E402
     similarity_heatmap,
     where_clause,
 )
+from groundcap.rerank.index_table import IndexRow  # noqa: E402
 
 COLORS = {"red": (220, 20, 20), "green": (20, 200, 40), "blue": (20, 40, 220), "yellow": (230, 220, 30)}
 
