@@ -33,7 +33,7 @@ ROOMS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("llm_finetune", ("groundcap.llm_finetune", "groundcap.llm_finetune.*")),
     ("eval", ("groundcap.eval", "groundcap.eval.*")),
     ("training", ("groundcap.llm_finetune.train", "groundcap.llm_finetune.sft_data", "groundcap.rerank.train_clip",
-                  "groundcap.rerank.clip_pairs")),
+                  "groundcap.rerank.clip_pairs", "groundcap.rerank.clip_tasks")),
     ("pipeline", ("groundcap.pipeline",)),
     ("engines", ("groundcap.engines", "groundcap.engines.*")),
     ("batch", ("groundcap.batch", "groundcap.report")),
