@@ -45,7 +45,8 @@ def run_train_clip(args: argparse.Namespace) -> int:
     """Runs ``train-clip``; prints a JSON summary (the output folder, the data and the metrics)."""
     from pathlib import Path
 
-    from groundcap.rerank.train_clip import read_pairs, train_clip
+    from groundcap.rerank.clip_pairs import read_pairs
+    from groundcap.rerank.train_clip import train_clip
 
     config = config_from_args(TrainClipConfig, args)
     try:

@@ -85,7 +85,8 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
 def run_index(args: argparse.Namespace) -> int:
     """Runs ``index``; prints counts, skipped rows by reason and where the index went."""
     from groundcap.data.caption_sources import source_root
-    from groundcap.rerank.index import build_index, index_vectors, open_index
+    from groundcap.rerank.index import index_vectors, open_index
+    from groundcap.rerank.index_build import build_index
 
     out = Path(args.out) if args.out else source_root(args.source) / "index"
     try:

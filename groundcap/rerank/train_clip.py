@@ -17,12 +17,14 @@ Wortsman et al. 2022). The output folder holds the weights and
 the data's hash, the metrics and the library versions. An open_clip folder
 also loads in open_clip itself: ``create_model_and_transforms(ARCH,
 pretrained=DIR/open_clip_model.safetensors)`` or ``"local-dir:DIR"``.
+
+The pairs are read by :mod:`groundcap.rerank.clip_pairs`; the backends'
+models, batches and saving are :mod:`groundcap.rerank.clip_tasks`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
@@ -30,11 +32,13 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Sequence
 
 from groundcap.config import TrainClipConfig, to_dict
 from groundcap.errors import ConfigError
 from groundcap.provenance import package_versions
+from groundcap.rerank.clip_pairs import data_hash, pairs_from_captions, pairs_from_run, read_pairs
+from groundcap.rerank.clip_tasks import _EmbeddedTask, _OpenClipTask, _Task
 from groundcap.rerank.models import CLIP_META
 
 __all__ = [
@@ -48,64 +52,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("groundcap.rerank")
-
-
-Pair = tuple[Path, str]
-
-
-# -- pairs --------------------------------------------------------------------
-
-
-def pairs_from_captions(source: str | Path, split: str = "all") -> list[Pair]:
-    """One pair per reference caption of a captions source (any layout :func:`read_captioned` reads)."""
-    from groundcap.data.caption_sources import read_captioned
-
-    return [(it.path, cap) for it in read_captioned(source)
-            if split == "all" or it.split == split for cap in it.captions if cap.strip()]
-
-
-def pairs_from_run(run_dir: str | Path) -> list[Pair]:
-    """One pair per ``ok`` caption in the Parquet shards of a ``groundcap run`` output folder.
-
-    Paths in the shards are relative to the run folder; images that no longer
-    exist are skipped with a warning.
-    """
-    from groundcap.data.run_shards import read_run_rows, run_shards
-
-    run_dir = Path(run_dir)
-    shards = run_shards(run_dir) if run_dir.is_dir() else []
-    if not shards:
-        raise ConfigError(f"{run_dir}: no Parquet shards (*.parquet)")
-    pairs, missing = [], 0
-    for row in read_run_rows(run_dir, shards):
-        if row.status != "ok" or not row.caption.strip():
-            continue
-        path = row.path.resolve()
-        if path.is_file():
-            pairs.append((path, row.caption))
-        else:
-            missing += 1
-    if missing:
-        log.warning("%s: skipped %d captions whose image no longer exists", run_dir, missing)
-    return pairs
-
-
-def read_pairs(source: str | Path, split: str = "all") -> list[Pair]:
-    """Pairs of a ``groundcap run`` folder (it holds ``*.parquet``), else of a captions source."""
-    from groundcap.data.run_shards import run_shards
-
-    source = Path(source)
-    if source.is_dir() and run_shards(source):
-        return pairs_from_run(source)
-    return pairs_from_captions(source, split)
-
-
-def data_hash(pairs: Iterable[tuple[str, str]]) -> str:
-    """sha256 over the sorted ``(image sha256 or path, caption)`` pairs: the same data gives the same hash."""
-    h = hashlib.sha256()
-    for key, caption in sorted((str(k), c) for k, c in pairs):
-        h.update(f"{key}\t{caption}\n".encode("utf-8"))
-    return h.hexdigest()
 
 
 # -- loss and weights ---------------------------------------------------------
@@ -154,148 +100,6 @@ def wise_ft(start: dict[str, Any], trained: dict[str, Any], alpha: float) -> dic
         else:
             out[key] = ((1.0 - alpha) * start[key].float() + alpha * value.float()).to(value.dtype)
     return out
-
-
-# -- the two backends ---------------------------------------------------------
-
-
-class _Task:
-    """What the loop needs from a backend: a module, its batches, locking and saving."""
-
-    model_name: str
-    init_from: str
-    module: Any
-    image_keys: list[str]  # per image: its sha256, for the data hash
-
-    def batches(self, batches: list[list[int]]) -> Iterator[tuple[Any, Any]]:
-        raise NotImplementedError
-
-    def lock(self, image: bool, text: bool) -> None:
-        raise NotImplementedError
-
-    def save(self, out_dir: Path) -> list[str]:
-        raise NotImplementedError
-
-
-class _EmbeddedTask(_Task):
-    def __init__(self, images: list[Path], texts: list[str], image_of: Any, text_of: Any,
-                 config: TrainClipConfig, device: str, progress: bool) -> None:
-        import torch
-
-        from groundcap.rerank import lit
-
-        if config.pretrained:
-            raise ConfigError("the embedded model takes no --pretrained; use --checkpoint DIR or --init scratch")
-        cache = None if config.cache_dir == "none" else (config.cache_dir or lit.default_feature_cache())
-        start = time.perf_counter()
-        img, txt, self.image_keys = lit.frozen_features(images, texts, cache_dir=cache, device=device,
-                                                        progress=progress)
-        self.feature_seconds = round(time.perf_counter() - start, 1)
-        self.model_name = "embedded"
-        if config.init == "scratch":
-            self.module, self.init_from = lit.LitHeads(img.shape[1], txt.shape[1], config.embed_dim,
-                                                       config.hidden_dim, config.dropout), "scratch"
-        elif config.checkpoint:
-            path = Path(config.checkpoint)
-            self.module = lit.load_heads(path / lit.HEADS_FILE if path.is_dir() else path)
-            self.init_from = str(config.checkpoint)
-        else:
-            self.module, self.init_from = lit.shipped_heads(), "shipped"
-        self.module.to(device)
-        self._img, self._txt = torch.from_numpy(img).to(device), torch.from_numpy(txt).to(device)
-        self._image_of, self._text_of = image_of.to(device), text_of.to(device)
-
-    def batches(self, batches):
-        import torch
-
-        for idx in batches:
-            idx = torch.as_tensor(idx, device=self._img.device)
-            yield self._img[self._image_of[idx]], self._txt[self._text_of[idx]]
-
-    def lock(self, image, text):
-        if image:
-            self.module.image_head.requires_grad_(False)
-        if text:
-            self.module.text_head.requires_grad_(False)
-
-    def save(self, out_dir):
-        from groundcap.rerank import lit
-
-        lit.save_heads(self.module, out_dir / lit.HEADS_FILE)
-        return [lit.HEADS_FILE]
-
-
-class _PairImages:
-    """A map-style dataset of ``(augmented image tensor, pair index)`` for open_clip training."""
-
-    def __init__(self, images: list[Path], image_of: list[int], transform: Any) -> None:
-        self.images, self.image_of, self.transform = images, image_of, transform
-
-    def __len__(self) -> int:
-        return len(self.image_of)
-
-    def __getitem__(self, i: int) -> tuple[Any, int]:
-        from PIL import Image
-
-        from groundcap.data.images import load_image
-
-        rgb, _ = load_image(self.images[self.image_of[i]])
-        return self.transform(Image.fromarray(rgb)), i
-
-
-class _OpenClipTask(_Task):
-    def __init__(self, images: list[Path], texts: list[str], image_of: Any, text_of: Any,
-                 config: TrainClipConfig, device: str, arch: str) -> None:
-        from groundcap.data.facts_cache import file_sha256
-        from groundcap.rerank.models import build_open_clip, open_clip_weights, split_architecture
-
-        arch, pretrained = split_architecture(arch, config.pretrained or None)
-        if config.init == "scratch":
-            weights, self.init_from = None, "scratch"
-        elif config.checkpoint:
-            weights = open_clip_weights(config.checkpoint)
-            self.init_from = str(config.checkpoint)
-        elif pretrained:
-            weights = self.init_from = pretrained
-        else:
-            raise ConfigError(f"--init pretrained needs --pretrained TAG_OR_FILE or --checkpoint DIR for {arch}; "
-                              "use --init scratch to train from random weights")
-        self.arch, self.model_name, self.device, self.workers = arch, f"open_clip:{arch}", device, config.workers
-        self.module, train_tf, _, tokenizer = build_open_clip(arch, weights, device)
-        self.module.output_dict = False
-        self.image_keys = [file_sha256(p) for p in images]
-        self._tokens = tokenizer(texts)[text_of]
-        self._dataset = _PairImages(images, image_of.tolist(), train_tf)
-
-    def batches(self, batches):
-        from torch.utils.data import DataLoader
-
-        loader = DataLoader(self._dataset, batch_sampler=batches, num_workers=self.workers,
-                            pin_memory=self.device.startswith("cuda"))
-        for images, idx in loader:
-            yield images.to(self.device, non_blocking=True), self._tokens[idx].to(self.device, non_blocking=True)
-
-    def lock(self, image, text):
-        if image:
-            self.module.lock_image_tower()
-        if text:
-            self.module.lock_text_tower()
-
-    def save(self, out_dir):
-        import open_clip
-        from safetensors.torch import save_file
-
-        from groundcap.rerank.models import OPEN_CLIP_WEIGHTS
-
-        state = {k: v.detach().to("cpu").contiguous().clone() for k, v in self.module.state_dict().items()}
-        save_file(state, str(out_dir / OPEN_CLIP_WEIGHTS))
-        files = [OPEN_CLIP_WEIGHTS]
-        model_cfg = open_clip.get_model_config(self.arch)
-        if model_cfg is not None:  # lets open_clip load the folder by itself: "local-dir:DIR"
-            cfg = {"model_cfg": model_cfg, "preprocess_cfg": open_clip.get_model_preprocess_cfg(self.module)}
-            (out_dir / "open_clip_config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
-            files.append("open_clip_config.json")
-        return files
 
 
 # -- the loop -----------------------------------------------------------------

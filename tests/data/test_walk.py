@@ -104,7 +104,7 @@ def test_photo_loops_count_each_bad_photo_by_reason(tree: Path):
 
 
 def test_image_index_rows_skip_bad_photos(tree: Path):
-    from groundcap.rerank.index import _embedded
+    from groundcap.rerank.index_build import _embedded
     from groundcap.rerank.index_table import IndexRow
 
     class Model:

@@ -20,7 +20,6 @@ from groundcap.errors import ConfigError, GroundcapError, ModelLoadError  # noqa
 from groundcap.records import Detection, Facts, ImageInfo  # noqa: E402
 from groundcap.rerank import index_cli  # noqa: E402
 from groundcap.rerank.index import (  # noqa: E402
-    build_index,
     index_vectors,
     is_image_query,
     open_index,
@@ -28,6 +27,7 @@ from groundcap.rerank.index import (  # noqa: E402
     similarity_heatmap,
     where_clause,
 )
+from groundcap.rerank.index_build import build_index  # noqa: E402
 from groundcap.rerank.index_table import IndexRow  # noqa: E402
 
 COLORS = {"red": (220, 20, 20), "green": (20, 200, 40), "blue": (20, 40, 220), "yellow": (230, 220, 30)}
@@ -98,6 +98,14 @@ def built(run_dir: Path):
     model = FakeModel()
     summary = build_index(run_dir, model, run_dir / "index")
     return summary, open_index(run_dir / "index"), model
+
+
+def test_the_index_module_keeps_its_public_names():
+    """Building lives in index_build and the records in index_table; ``groundcap.rerank.index`` names them all."""
+    from groundcap.rerank import index, index_build, index_table
+
+    assert all(hasattr(index, name) for name in index.__all__)
+    assert index.build_index is index_build.build_index and index.IndexRow is index_table.IndexRow
 
 
 def test_build_from_run_dir_counts_skipped_rows(built, run_dir):

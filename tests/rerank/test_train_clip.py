@@ -15,8 +15,8 @@ from groundcap.config import TrainClipConfig
 from groundcap.errors import ConfigError
 from groundcap.rerank import lit
 from groundcap.rerank.models import read_clip_meta
-from groundcap.rerank.train_clip import (contrastive_loss, data_hash, pairs_from_captions, pairs_from_run, read_pairs,
-                                         train_clip, wise_ft)
+from groundcap.rerank.clip_pairs import data_hash, pairs_from_captions, pairs_from_run, read_pairs
+from groundcap.rerank.train_clip import contrastive_loss, train_clip, wise_ft
 
 COLORS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220),
           "yellow": (230, 220, 30), "black": (10, 10, 10), "white": (245, 245, 245)}
