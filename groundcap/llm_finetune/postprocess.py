@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from groundcap.records.prompt import Prompt
-from groundcap.records import Candidate
+from groundcap.records import Candidate, Prompt
 
 __all__ = ["Completion", "finish", "clean_caption", "first_sentence", "answer_settled"]
 

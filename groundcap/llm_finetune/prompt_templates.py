@@ -34,8 +34,7 @@ from typing import Any, Mapping, Sequence
 
 from groundcap.describe import describe_facts
 from groundcap.errors import ConfigError
-from groundcap.records.prompt import Prompt
-from groundcap.records import Facts, Neighbour
+from groundcap.records import Facts, Neighbour, Prompt
 from groundcap.text.cleaning import clean_prior, tidy_caption
 
 __all__ = [

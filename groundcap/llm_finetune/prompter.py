@@ -18,9 +18,8 @@ from typing import Any, Callable, Sequence
 
 from groundcap.config import PromptConfig
 from groundcap.errors import ConfigError
-from groundcap.records.prompt import Prompt
 from groundcap.llm_finetune.prompt_templates import PromptTemplate, load_template
-from groundcap.records import Facts, Neighbour
+from groundcap.records import Facts, Neighbour, Prompt
 from groundcap.text.cleaning import tidy_caption
 
 __all__ = ["Prompter"]

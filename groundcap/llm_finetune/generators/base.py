@@ -13,8 +13,7 @@ from typing import Sequence
 
 from groundcap.config import GenerateConfig
 from groundcap.llm_finetune.postprocess import Completion, finish
-from groundcap.records.prompt import Prompt
-from groundcap.records import Candidate, Facts
+from groundcap.records import Candidate, Facts, Prompt
 
 __all__ = ["Completion", "Generator"]
 

@@ -32,8 +32,7 @@ from groundcap.config import GenerateConfig
 from groundcap.errors import ModelLoadError
 from groundcap.llm_finetune.adapters import adapter_label, resolve_adapter
 from groundcap.llm_finetune.generators.base import Completion, Generator
-from groundcap.records.prompt import Prompt
-from groundcap.records import Facts
+from groundcap.records import Facts, Prompt
 
 __all__ = ["HFGenerator", "EMBEDDED_MODEL", "embedded_model_dir", "load_causal_lm", "resolve_dtype"]
 

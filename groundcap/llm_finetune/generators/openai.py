@@ -69,8 +69,7 @@ from groundcap.llm_finetune.generators.base import Completion, Generator
 from groundcap.llm_finetune.generators.http import (
     Deadline, RateLimiter, Secret, WatchedHTTPHandler, WatchedHTTPSHandler, read_key, retry_after,
 )
-from groundcap.records.prompt import Prompt
-from groundcap.records import Facts
+from groundcap.records import Facts, Prompt
 
 __all__ = ["OpenAIGenerator"]
 

@@ -10,8 +10,7 @@ from typing import Sequence
 
 from groundcap.describe import template_caption
 from groundcap.llm_finetune.generators.base import Completion, Generator
-from groundcap.records.prompt import Prompt
-from groundcap.records import Facts
+from groundcap.records import Facts, Prompt
 
 __all__ = ["TemplateGenerator", "template_caption"]
 

@@ -13,8 +13,7 @@ from typing import Sequence
 from groundcap.config import GenerateConfig
 from groundcap.errors import ModelLoadError
 from groundcap.llm_finetune.generators.base import Completion, Generator
-from groundcap.records.prompt import Prompt
-from groundcap.records import Facts
+from groundcap.records import Facts, Prompt
 
 __all__ = ["VLLMGenerator", "vllm_unavailable_reason"]
 
