@@ -42,25 +42,22 @@ def base_closure() -> set[str]:
     from packaging.requirements import Requirement
 
     dists = {_norm(d.metadata["Name"]): d for d in metadata.distributions()}
-    seen: set[str] = set()
+    visited: set[tuple[str, frozenset[str]]] = set()  # (name, extras): a package may come back with other extras
     todo: list[tuple[str, frozenset[str]]] = [("groundcap", frozenset())] + [(n, frozenset()) for n in NO_DEPS]
     while todo:
         name, extras = todo.pop()
-        if name in seen and not extras:
+        if (name, extras) in visited:
             continue
-        seen.add(name)
+        visited.add((name, extras))
         dist = dists.get(name)
-        if dist is None:
+        if dist is None or name in NO_DEPS:  # not installed, or installed without its dependencies
             continue
+        envs = [{"extra": e} for e in extras] or [{"extra": ""}]
         for line in dist.requires or ():
             req = Requirement(line)
-            envs = [{"extra": e} for e in extras] or [{"extra": ""}]
-            if req.marker is not None and not any(req.marker.evaluate(env) for env in envs):
-                continue
-            if name in NO_DEPS:  # installed without its dependencies
-                continue
-            todo.append((_norm(req.name), frozenset(req.extras)))
-    return seen
+            if req.marker is None or any(req.marker.evaluate(env) for env in envs):
+                todo.append((_norm(req.name), frozenset(req.extras)))
+    return {name for name, _ in visited}
 
 
 def default_site(tmp: Path) -> Path:
