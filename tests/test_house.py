@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "groundcap"
 ROOMS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("records", ("groundcap.records", "groundcap.records.*")),
     ("foundation", ("groundcap.errors", "groundcap.version", "groundcap.registry", "groundcap.timing")),
-    ("settings", ("groundcap.config", "groundcap.assets", "groundcap.provenance")),
+    ("settings", ("groundcap.config", "groundcap.config.*", "groundcap.assets", "groundcap.provenance")),
     ("text", ("groundcap.text", "groundcap.text.*")),
     ("data", ("groundcap.data", "groundcap.data.*")),
     ("detect", ("groundcap.detect", "groundcap.detect.*")),
@@ -166,3 +166,13 @@ def test_the_graph_reader_sees_each_import_form(tmp_path: Path, source: str, exp
 def test_the_cycle_finder_finds_a_circle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+#: The longest a module may grow (docs/layout.md, "Sizes").
+MAX_LINES = 400
+
+
+def test_no_module_is_over_the_size_limit() -> None:
+    long = {name: n for name, path in modules().items()
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert long == {}
