@@ -48,9 +48,9 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
             gives (``not_found``, ``empty_file``, ``is_directory``...).
     """
     # load_image's reader, so a missing or unreadable file fails the same way here as there.
-    from groundcap.data.images import _read_file
+    from groundcap.data.images import read_file_bytes
 
-    return hashlib.sha256(_read_file(os.fsdecode(os.fspath(path)))).hexdigest()
+    return hashlib.sha256(read_file_bytes(os.fsdecode(os.fspath(path)))).hexdigest()
 
 
 class FactsCache:

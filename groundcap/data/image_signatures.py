@@ -19,12 +19,12 @@ _SIGNATURES = (
     (b"%!PS", "EPS"), (b"\xc5\xd0\xd3\xc6", "EPS"),
 )
 # Of those, the ones PIL reads itself, whose header failing means damage.
-_PIL_KINDS = frozenset({"JPEG", "PNG", "GIF", "TIFF", "PSD", "QOI", "BMP", "WEBP"})
+PIL_KINDS = frozenset({"JPEG", "PNG", "GIF", "TIFF", "PSD", "QOI", "BMP", "WEBP"})
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif",
                           b"avis"})
 
 
-def _sniff(data: bytes) -> str | None:
+def sniff_format(data: bytes) -> str | None:
     """Names the image format the leading bytes announce, or None."""
     for signature, kind in _SIGNATURES:
         if data.startswith(signature):
@@ -41,6 +41,6 @@ def _sniff(data: bytes) -> str | None:
     return None
 
 
-def _riff_short(data: bytes) -> bool:
+def riff_is_short(data: bytes) -> bool:
     """A RIFF file (WebP) states its length; fewer bytes means it was cut off."""
     return data.startswith(b"RIFF") and int.from_bytes(data[4:8], "little") + 8 > len(data)

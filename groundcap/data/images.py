@@ -34,8 +34,8 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from groundcap.data.image_signatures import _PIL_KINDS, _riff_short, _sniff
-from groundcap.data.pixels import _array_to_uint8, _gray_to_rgb, _over_white, _to_rgb
+from groundcap.data.image_signatures import PIL_KINDS, riff_is_short, sniff_format
+from groundcap.data.pixels import array_to_uint8, gray_to_rgb, over_white, to_rgb
 from groundcap.errors import ImageError
 from groundcap.records import ImageInfo
 
@@ -123,7 +123,7 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
 
 def _load_path(path: str | os.PathLike[str], max_pixels: int) -> tuple[np.ndarray, ImageInfo]:
     name = os.fsdecode(os.fspath(path))
-    return load_image_bytes(_read_file(name), name, max_pixels=max_pixels)
+    return load_image_bytes(read_file_bytes(name), name, max_pixels=max_pixels)
 
 
 def read_image_file(path: str | os.PathLike[str]) -> bytes:
@@ -131,7 +131,7 @@ def read_image_file(path: str | os.PathLike[str]) -> bytes:
 
     Only regular, non-empty files are read (a FIFO or a device would block).
     """
-    return _read_file(os.fsdecode(os.fspath(path)))
+    return read_file_bytes(os.fsdecode(os.fspath(path)))
 
 
 def load_image_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int = DEFAULT_MAX_PIXELS
@@ -153,7 +153,7 @@ def load_image_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int = DE
     return rgb, ImageInfo(w, h, hashlib.sha256(data).hexdigest(), name, mode, orientation)
 
 
-def _read_file(name: str) -> bytes:
+def read_file_bytes(name: str) -> bytes:
     """Reads the whole file, turning every filesystem failure into a reason."""
     data = b""
     try:
@@ -215,7 +215,7 @@ def _open(data: bytes, watch: _ReadWatch, name: str, max_pixels: int) -> ImageFi
         img = _pil_open()(watch, formats=formats)
     except Exception as e:
         # The bomb warning arrives here too, as an exception, when warnings are errors.
-        raise _failure(name, e, data, watch, _sniff(data) or "image") from None
+        raise _failure(name, e, data, watch, sniff_format(data) or "image") from None
     try:
         _check_size(img.size, name, max_pixels)
     except ImageError:
@@ -244,11 +244,11 @@ def _pil_open():
 def _failure(name: str, e: BaseException, data: bytes, watch: _ReadWatch | None, kind: str) -> ImageError:
     """Maps an exception raised while PIL opened or decoded an image to a reason."""
     if isinstance(e, UnidentifiedImageError):
-        if _sniff(data) is None:
+        if sniff_format(data) is None:
             return ImageError(name, "not_an_image", f"no image signature; starts with {data[:16]!r}")
         if kind == "EPS":
             return ImageError(name, "unsupported", "EPS is not opened: PIL would run Ghostscript on it")
-        if kind in _PIL_KINDS and watch is not None and (watch.ran_short or _riff_short(data)):
+        if kind in PIL_KINDS and watch is not None and (watch.ran_short or riff_is_short(data)):
             return ImageError(name, "truncated", f"{kind} header ends early")
         return ImageError(name, "unsupported", f"{kind} that PIL cannot open")
     if isinstance(e, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
@@ -256,7 +256,7 @@ def _failure(name: str, e: BaseException, data: bytes, watch: _ReadWatch | None,
     if isinstance(e, MemoryError):
         return ImageError(name, "too_large", "ran out of memory while decoding")
     ran_dry = watch is not None and watch.ran_dry
-    if "truncat" in str(e).lower() or isinstance(e, EOFError) or ran_dry or _riff_short(data):
+    if "truncat" in str(e).lower() or isinstance(e, EOFError) or ran_dry or riff_is_short(data):
         return ImageError(name, "truncated", f"{kind}: {e}")
     return ImageError(name, "unsupported", f"{kind}: {type(e).__name__}: {e}")
 
@@ -294,7 +294,7 @@ def _decode(img: Image.Image, name: str, max_pixels: int, data: bytes,
         # from here, or not at all.
         img.load()
         ran_dry = watch is not None and watch.ran_dry and kind in _DRY_MEANS_TRUNCATED
-        if ImageFile.LOAD_TRUNCATED_IMAGES and (ran_dry or _riff_short(data)):
+        if ImageFile.LOAD_TRUNCATED_IMAGES and (ran_dry or riff_is_short(data)):
             # Someone else switched PIL to pad truncated files with gray; we
             # still refuse to hand those on as if they were whole.
             raise OSError("image file is truncated")
@@ -304,7 +304,7 @@ def _decode(img: Image.Image, name: str, max_pixels: int, data: bytes,
         if pending != 1:
             img = img.transpose(_TRANSPOSE[pending])
         orientation = pending if pending != 1 else declared
-        rgb = _to_rgb(img, name)
+        rgb = to_rgb(img, name)
     except ImageError:
         raise
     except Exception as e:
@@ -335,12 +335,12 @@ def _load_array(arr: np.ndarray, max_pixels: int) -> tuple[np.ndarray, ImageInfo
         raise ImageError(name, "bad_array", f"shape {arr.shape} has no pixels")
     h, w = arr.shape[:2]
     _check_size((w, h), name, max_pixels)
-    pixels = _array_to_uint8(arr, name)
+    pixels = array_to_uint8(arr, name)
     if pixels.ndim == 2:
-        rgb = _gray_to_rgb(pixels)
+        rgb = gray_to_rgb(pixels)
         mode = _GRAY_MODES[arr.dtype.kind, arr.dtype.itemsize if arr.dtype.kind == "u" else 0]
     elif pixels.shape[2] == 4:
-        rgb, mode = _over_white(pixels), "RGBA"
+        rgb, mode = over_white(pixels), "RGBA"
     else:
         # A copy, so the caller's array and ours never alias.
         rgb, mode = np.array(pixels, order="C", copy=True), "RGB"

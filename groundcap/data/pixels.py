@@ -18,22 +18,22 @@ _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 
 
-def _to_rgb(img: Image.Image, name: str) -> np.ndarray:
+def to_rgb(img: Image.Image, name: str) -> np.ndarray:
     mode = img.mode
     if mode == "RGB" and "transparency" not in img.info:
         # np.asarray would be read-only (it wraps PIL's bytes); callers draw on it.
         return np.array(img)
     if mode in _SIXTEEN_BIT_MODES or mode == "I":
-        return _gray_to_rgb(_sixteen_bit_to_uint8(np.asarray(img)))
+        return gray_to_rgb(_sixteen_bit_to_uint8(np.asarray(img)))
     if mode == "F":
         values = np.asarray(img)
         if not np.isfinite(values).all():
             raise ImageError(name, "unsupported", "float image with NaN or infinite pixels")
-        return _gray_to_rgb(_float_to_uint8(values))
+        return gray_to_rgb(_float_to_uint8(values))
     if mode in _ALPHA_MODES or "transparency" in img.info:
         if mode == "La":
             img = img.convert("LA")  # PIL has no direct La -> RGBA
-        return _over_white(np.asarray(img.convert("RGBA")))
+        return over_white(np.asarray(img.convert("RGBA")))
     return np.array(img.convert("RGB"))
 
 
@@ -66,11 +66,11 @@ def _stretch(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.rint((values.astype(np.float64) - lo) * (255.0 / (hi - lo))).astype(np.uint8)
 
 
-def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
+def gray_to_rgb(gray: np.ndarray) -> np.ndarray:
     return np.repeat(gray[:, :, None], 3, axis=2)
 
 
-def _over_white(rgba: np.ndarray) -> np.ndarray:
+def over_white(rgba: np.ndarray) -> np.ndarray:
     """Composites RGBA over white in integers; the result is a new array."""
     alpha = rgba[:, :, 3:4]
     if alpha.min() == 255:
@@ -81,7 +81,7 @@ def _over_white(rgba: np.ndarray) -> np.ndarray:
     return out.astype(np.uint8)
 
 
-def _array_to_uint8(arr: np.ndarray, name: str) -> np.ndarray:
+def array_to_uint8(arr: np.ndarray, name: str) -> np.ndarray:
     kind, size = arr.dtype.kind, arr.dtype.itemsize
     if kind == "u" and size == 1:
         return arr

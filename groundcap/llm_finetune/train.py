@@ -64,7 +64,6 @@ def training_rows(split: Any, template: str, references: str, epochs: float, see
 
 
 def _load_data(data_dir: Path) -> tuple[Any, dict]:
-    from datasets import load_from_disk
 
     hf = data_dir / "hf"
     if not hf.is_dir():

@@ -3,8 +3,8 @@
 Number words and quantifiers, the adjectives and color triggers around a
 noun, body parts, accessories and coats, nouns that count nothing, relation
 phrases and setting words, and the tables built once from the COCO synonyms
-of :mod:`groundcap.text.vocab` (:func:`_phrase_index`, :func:`_plurals`,
-:func:`_scene_words`). All of it is private to the claim parser.
+of :mod:`groundcap.text.vocab` (:func:`phrase_index`, :func:`plural_forms`,
+:func:`scene_words`). All of it is private to the claim parser.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from groundcap.text.vocab import SETTING_WORDS, coco_synonyms
 
 __all__: list[str] = []
 
-_NUMBERS = {w: n for n, w in enumerate(
+NUMBERS = {w: n for n, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve".split())} | {"dozen": 12}
 
 # Multi-word quantifiers before a noun phrase, as (kind, number). Kinds: "group"
 # (at least two), "number" (exactly n), "single" (exactly one), "negated"
 # (the object is said to be absent), "article" (plurality comes from the noun).
-_QUANTIFIERS: dict[tuple[str, ...], tuple[str, int]] = {
+QUANTIFIERS: dict[tuple[str, ...], tuple[str, int]] = {
     **{tuple(q.split()): ("group", 0) for q in (
         "a group of", "group of", "groups of", "a crowd of", "crowd of", "a bunch of", "a couple of", "couple of",
         "a few", "few", "several", "many", "multiple", "numerous", "lots of", "a lot of", "a herd of", "herd of",
@@ -33,51 +33,51 @@ _QUANTIFIERS: dict[tuple[str, ...], tuple[str, int]] = {
         "a", "an", "one", "another", "the", "some", "other", "these", "those", "this", "that", "his", "her", "their",
         "its")},
 }
-_MAX_QUANTIFIER = max(map(len, _QUANTIFIERS))
+MAX_QUANTIFIER = max(map(len, QUANTIFIERS))
 
 # Adjectives that may stand between a determiner and its noun ("a big black dog").
-_ADJECTIVES = frozenset("""big small little large young old tiny huge tall short long fluffy furry shaggy wet muddy
+ADJECTIVES = frozenset("""big small little large young old tiny huge tall short long fluffy furry shaggy wet muddy
     happy cute adult baby older younger elderly fat thin skinny pretty beautiful smiling light dark bright pale deep
     colorful sleek shiny dirty clean giant toy wooden metal plastic""".split())
 # Color words that describe hair or skin rather than what fills the box.
-_NOT_BOX_COLORS = frozenset({"blond", "blonde"})
+NOT_BOX_COLORS = frozenset({"blond", "blonde"})
 # A color after a person ("a man in a red shirt"): clothes make up most of the box ...
-_PERSON_COLOR_TRIGGERS = frozenset({"in", "wearing", "wears", "dressed", "with"})
+PERSON_COLOR_TRIGGERS = frozenset({"in", "wearing", "wears", "dressed", "with"})
 # ... unless the color names hair, eyes or skin.
-_BODY_PARTS = frozenset({"hair", "beard", "eyes", "skin", "mustache", "moustache", "lips", "eye", "lipstick"})
+BODY_PARTS = frozenset({"hair", "beard", "eyes", "skin", "mustache", "moustache", "lips", "eye", "lipstick"})
 # ... or a small accessory that hardly colors the box.
-_ACCESSORIES = frozenset({"hat", "hats", "cap", "caps", "helmet", "helmets", "glasses", "sunglasses", "goggles",
+ACCESSORIES = frozenset({"hat", "hats", "cap", "caps", "helmet", "helmets", "glasses", "sunglasses", "goggles",
                           "shoes", "sneakers", "boots", "gloves", "mittens", "scarf", "bandana", "headband", "socks",
                           "mask", "necklace", "collar", "bow", "wristband", "earrings"})
 # After an animal, only its coat counts ("a dog with brown fur"), not a collar or a ball.
-_COAT = frozenset({"fur", "coat", "spots", "stripes", "markings", "feathers", "mane"})
-_ANIMALS = frozenset({"bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"})
+COAT = frozenset({"fur", "coat", "spots", "stripes", "markings", "feathers", "mane"})
+ANIMALS = frozenset({"bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"})
 # Words that end the window read after a person for their clothes.
-_AFTER_STOP = frozenset({"is", "are", "on", "at", "near", "next", "by", "while", "who", "that", "under", "behind",
+AFTER_STOP = frozenset({"is", "are", "on", "at", "near", "next", "by", "while", "who", "that", "under", "behind",
                          "beside", "to", "of", "from", "into", "as"})
 
 # A COCO word followed by one of these names something else ("a bus stop", "a baseball game").
-_MODIFIED_NOUNS = frozenset("""game games field court uniform uniforms team slope slopes lift lifts resort jersey
+MODIFIED_NOUNS = frozenset("""game games field court uniform uniforms team slope slopes lift lifts resort jersey
     helmet cap hat player players park track station stop lane shop store rack pen suit shirt shirts trail leash
     collar house bowl kennel food toy toys net""".split())
 # COCO words that are also verbs, read as verbs right after a noun ("a man skis", "a dog ducks").
-_VERB_AFTER_NOUN = frozenset({"skis", "ski", "bikes", "bike", "ties", "tie", "bats", "ducks", "duck", "plants",
+VERB_AFTER_NOUN = frozenset({"skis", "ski", "bikes", "bike", "ties", "tie", "bats", "ducks", "duck", "plants",
                               "trains"})
 # Pronouns stand for animals as often as for people ("the dog shakes as he runs"): no claim.
-_PRONOUNS = frozenset({"he", "she"})
+PRONOUNS = frozenset({"he", "she"})
 # Nouns that are groups of people in themselves.
-_GROUP_NOUNS = frozenset({"crowd", "couple", "family", "team", "audience", "friends", "cattle"})
+GROUP_NOUNS = frozenset({"crowd", "couple", "family", "team", "audience", "friends", "cattle"})
 # Nouns whose form does not say how many ("sheep"), and words that count nothing.
-_UNCOUNTED = frozenset({"sheep", "broccoli", "luggage", "someone", "individual", "youth"})
-_UNCOUNTED_LABELS = frozenset({"skis", "scissors"})
+UNCOUNTED = frozenset({"sheep", "broccoli", "luggage", "someone", "individual", "youth"})
+UNCOUNTED_LABELS = frozenset({"skis", "scissors"})
 # A noun after one of these names someone already counted when an earlier mention has the same noun
 # ("a man ... the man"); with another noun it is someone new ("a man and the woman").
-_DEFINITE = frozenset({"the", "this", "that", "these", "those", "his", "her", "their", "its"})
+DEFINITE = frozenset({"the", "this", "that", "these", "those", "his", "her", "their", "its"})
 _IRREGULAR_PLURALS = frozenset({"people", "men", "women", "children", "geese", "oxen", "knives", "mice"})
 
 # Relation phrases between two object mentions, as the predicate they assert.
 # "behind" asserts the object is in front of the subject.
-_RELATION_PHRASES: dict[tuple[str, ...], str] = {
+RELATION_PHRASES: dict[tuple[str, ...], str] = {
     **{tuple(p.split()): "left of" for p in ("to the left of", "on the left of", "left of")},
     **{tuple(p.split()): "right of" for p in ("to the right of", "on the right of", "right of")},
     **{tuple(p.split()): "on top of" for p in ("on top of", "on", "onto", "atop", "riding", "rides", "ride")},
@@ -89,10 +89,10 @@ _RELATION_PHRASES: dict[tuple[str, ...], str] = {
     **{tuple(p.split()): "inside" for p in ("inside", "inside of", "in", "into")},
     **{tuple(p.split()): "far from" for p in ("far from", "far away from", "away from")},
 }
-_MAX_RELATION = max(map(len, _RELATION_PHRASES))
+MAX_RELATION = max(map(len, RELATION_PHRASES))
 # Words that start a new statement: a relation does not reach across them.
-_RELATION_BREAKS = frozenset({"and", "while", "as", "but", "or", "then", "when", "where", "because", "so"})
-_MAX_RELATION_GAP = 6
+RELATION_BREAKS = frozenset({"and", "while", "as", "but", "or", "then", "when", "where", "because", "so"})
+MAX_RELATION_GAP = 6
 
 _OUTDOOR, _INDOOR = ("location", "outdoor"), ("location", "indoor")
 # Activity words name what people do, not where (a "swimming" dog may be in a pool indoors).
@@ -100,7 +100,7 @@ _NOT_PLACE_WORDS = frozenset({"swimming", "splash", "splashing", "climbing", "cl
 
 
 @functools.lru_cache(maxsize=1)
-def _scene_words() -> dict[str, tuple[tuple[str, str], ...]]:
+def scene_words() -> dict[str, tuple[tuple[str, str], ...]]:
     """Setting word → the (scene axis, value) pairs it implies."""
     coco_words = {w for words in coco_synonyms().values() for w in words}
     out: dict[str, tuple[tuple[str, str], ...]] = {}
@@ -120,7 +120,7 @@ def _scene_words() -> dict[str, tuple[tuple[str, str], ...]]:
 
 
 @functools.lru_cache(maxsize=1)
-def _phrase_index() -> dict[str, tuple[tuple[tuple[str, ...], str], ...]]:
+def phrase_index() -> dict[str, tuple[tuple[tuple[str, ...], str], ...]]:
     """First word → ((phrase words, COCO label), ...), longest phrases first."""
     index: dict[str, list[tuple[tuple[str, ...], str]]] = {}
     for label, words in coco_synonyms().items():
@@ -130,7 +130,7 @@ def _phrase_index() -> dict[str, tuple[tuple[tuple[str, ...], str], ...]]:
 
 
 @functools.lru_cache(maxsize=1)
-def _plurals() -> frozenset[str]:
+def plural_forms() -> frozenset[str]:
     """Synonyms that name more than one thing ("dogs", "puppies", "wine glasses")."""
     out = set(_IRREGULAR_PLURALS)
     for words in coco_synonyms().values():

@@ -24,10 +24,10 @@ import re
 from dataclasses import dataclass
 
 from groundcap.rerank.claim_words import (
-    _NUMBERS, _QUANTIFIERS, _MAX_QUANTIFIER, _ADJECTIVES, _NOT_BOX_COLORS, _PERSON_COLOR_TRIGGERS, _BODY_PARTS,
-    _ACCESSORIES, _COAT, _ANIMALS, _AFTER_STOP, _MODIFIED_NOUNS, _VERB_AFTER_NOUN, _PRONOUNS, _GROUP_NOUNS,
-    _UNCOUNTED, _UNCOUNTED_LABELS, _DEFINITE, _RELATION_PHRASES, _MAX_RELATION, _RELATION_BREAKS, _MAX_RELATION_GAP,
-    _scene_words, _phrase_index, _plurals,
+    NUMBERS, QUANTIFIERS, MAX_QUANTIFIER, ADJECTIVES, NOT_BOX_COLORS, PERSON_COLOR_TRIGGERS, BODY_PARTS,
+    ACCESSORIES, COAT, ANIMALS, AFTER_STOP, MODIFIED_NOUNS, VERB_AFTER_NOUN, PRONOUNS, GROUP_NOUNS,
+    UNCOUNTED, UNCOUNTED_LABELS, DEFINITE, RELATION_PHRASES, MAX_RELATION, RELATION_BREAKS, MAX_RELATION_GAP,
+    scene_words, phrase_index, plural_forms,
 )
 from groundcap.text.vocab import caption_color_family
 
@@ -102,7 +102,7 @@ def _tokenize(text: str) -> list[_Token]:
 
 def _color_families(word: str) -> tuple[str, ...]:
     """Families of a color word or an all-color compound ("black-and-white"); () otherwise."""
-    if word in _NOT_BOX_COLORS:
+    if word in NOT_BOX_COLORS:
         return ()
     parts = [p for p in word.split("-") if p not in ("and", "colored", "coloured")]
     fams = [caption_color_family(p) for p in parts]
@@ -111,7 +111,7 @@ def _color_families(word: str) -> tuple[str, ...]:
 
 def _is_modifier(toks: list[_Token], j: int) -> bool:
     w = toks[j].word
-    if _color_families(w) or w in _ADJECTIVES:
+    if _color_families(w) or w in ADJECTIVES:
         return True
     if w == "and":  # inside a color list: "black and white"
         return j > 0 and bool(_color_families(toks[j - 1].word))
@@ -124,31 +124,31 @@ def _quantifier(toks: list[_Token], j: int) -> tuple[int, str, int] | None:
         return None
     if toks[j].word.isdigit():
         return (j, "number", int(toks[j].word))
-    if toks[j].word in _NUMBERS and toks[j].word != "one":
-        n = _NUMBERS[toks[j].word]
+    if toks[j].word in NUMBERS and toks[j].word != "one":
+        n = NUMBERS[toks[j].word]
         return (j - 1, "number", n) if toks[j].word == "dozen" and j > 0 and toks[j - 1].word == "a" else (j, "number", n)
-    for size in range(min(_MAX_QUANTIFIER, j + 1), 0, -1):
+    for size in range(min(MAX_QUANTIFIER, j + 1), 0, -1):
         words = tuple(t.word for t in toks[j - size + 1:j + 1])
-        if words in _QUANTIFIERS and toks[j - size + 1].clause == toks[j].clause:
-            return (j - size + 1, *_QUANTIFIERS[words])
+        if words in QUANTIFIERS and toks[j - size + 1].clause == toks[j].clause:
+            return (j - size + 1, *QUANTIFIERS[words])
     return None
 
 
 def _count(kind: str, n: int, noun: tuple[str, ...], label: str) -> str:
-    if label in _UNCOUNTED_LABELS:  # one pair of skis is one box
+    if label in UNCOUNTED_LABELS:  # one pair of skis is one box
         return ""
-    if noun[-1] in _UNCOUNTED:
+    if noun[-1] in UNCOUNTED:
         return str(n) if kind == "number" else ""
     if kind in ("number", "single"):
         return str(n)
-    if kind == "group" or noun[-1] in _GROUP_NOUNS or " ".join(noun) in _plurals():
+    if kind == "group" or noun[-1] in GROUP_NOUNS or " ".join(noun) in plural_forms():
         return "2+"
     return ""
 
 
 def _mentions(toks: list[_Token]) -> list[_Mention]:
     found: list[tuple[int, int, str]] = []
-    i, index = 0, _phrase_index()
+    i, index = 0, phrase_index()
     while i < len(toks):
         for phrase, label in index.get(toks[i].word, ()):
             if tuple(t.word for t in toks[i:i + len(phrase)]) == phrase:
@@ -157,15 +157,15 @@ def _mentions(toks: list[_Token]) -> list[_Mention]:
                 break
         i += 1
     ends = {e for _, e, _ in found}
-    found = [f for f in found if not (f[0] in ends and toks[f[0]].word in _VERB_AFTER_NOUN)]  # "a man skis"
+    found = [f for f in found if not (f[0] in ends and toks[f[0]].word in VERB_AFTER_NOUN)]  # "a man skis"
     starts = {s for s, _, _ in found}
     taken = {k for s, e, _ in found for k in range(s, e)}
     out = []
     for head, end, label in found:
-        if toks[head].word in _PRONOUNS:
+        if toks[head].word in PRONOUNS:
             continue
         nxt = toks[end] if end < len(toks) else None
-        if nxt is not None and nxt.clause == toks[head].clause and (end in starts or nxt.word in _MODIFIED_NOUNS):
+        if nxt is not None and nxt.clause == toks[head].clause and (end in starts or nxt.word in MODIFIED_NOUNS):
             continue  # a modifier: "baseball player", "bus stop"
         j, colors = head - 1, []
         while j >= 0 and head - j <= 4 and j not in taken and toks[j].clause == toks[head].clause \
@@ -184,8 +184,8 @@ def _mentions(toks: list[_Token]) -> list[_Mention]:
 
 def _colors_after(toks: list[_Token], m: _Mention, mentions: list[_Mention], claimed: set[int]) -> list[int]:
     """Color tokens after a person's or animal's noun that still describe its box."""
-    person, animal = m.label == "person", m.label in _ANIMALS
-    if not (person or animal) or m.end >= len(toks) or toks[m.end].word not in _PERSON_COLOR_TRIGGERS:
+    person, animal = m.label == "person", m.label in ANIMALS
+    if not (person or animal) or m.end >= len(toks) or toks[m.end].word not in PERSON_COLOR_TRIGGERS:
         return []
     if animal and toks[m.end].word != "with":
         return []
@@ -193,12 +193,12 @@ def _colors_after(toks: list[_Token], m: _Mention, mentions: list[_Mention], cla
     out = []
     for k in range(m.end + 1, min(len(toks), m.end + 6)):
         t = toks[k]
-        if t.clause != toks[m.head].clause or k in heads or t.word in _AFTER_STOP or t.word.endswith("ing"):
+        if t.clause != toks[m.head].clause or k in heads or t.word in AFTER_STOP or t.word.endswith("ing"):
             break
         if k in claimed or not _color_families(t.word):
             continue
         after = toks[k + 1].word if k + 1 < len(toks) else ""
-        if (person and after not in _BODY_PARTS | _ACCESSORIES) or (animal and after in _COAT):
+        if (person and after not in BODY_PARTS | ACCESSORIES) or (animal and after in COAT):
             out.append(k)
     return out
 
@@ -209,13 +209,13 @@ def _span(text: str, toks: list[_Token], first: int, last: int) -> tuple[str, in
 
 def _relation(text: str, toks: list[_Token], a: _Mention, b: _Mention) -> Statement | None:
     gap = toks[a.end:b.first]
-    if a.negated or b.negated or not gap or len(gap) > _MAX_RELATION_GAP or toks[a.head].clause != toks[b.head].clause:
+    if a.negated or b.negated or not gap or len(gap) > MAX_RELATION_GAP or toks[a.head].clause != toks[b.head].clause:
         return None
     words = tuple(t.word for t in gap)
-    if _RELATION_BREAKS & set(words):
+    if RELATION_BREAKS & set(words):
         return None
-    for size in range(min(_MAX_RELATION, len(words)), 0, -1):
-        predicate = _RELATION_PHRASES.get(words[-size:])
+    for size in range(min(MAX_RELATION, len(words)), 0, -1):
+        predicate = RELATION_PHRASES.get(words[-size:])
         if predicate:
             span, start = _span(text, toks, a.first, b.end - 1)
             return Statement("relation", span, start, a.label, predicate, b.label, " ".join(words[-size:]))
@@ -225,7 +225,7 @@ def _relation(text: str, toks: list[_Token], a: _Mention, b: _Mention) -> Statem
 def _scene(text: str, toks: list[_Token], mentions: list[_Mention]) -> list[Statement]:
     taken = {k for m in mentions for k in range(m.head, m.end)}
     heads = {m.head for m in mentions} | {m.first for m in mentions}
-    words, out, seen = _scene_words(), [], set()
+    words, out, seen = scene_words(), [], set()
     for k, t in enumerate(toks):
         implied = words.get(t.word)
         if not implied or k in taken or (t.word == "inside" and k + 1 in heads):
@@ -242,13 +242,13 @@ def _scene(text: str, toks: list[_Token], mentions: list[_Mention]) -> list[Stat
 def _how_many(toks: list[_Token], m: _Mention, earlier: list[_Mention]) -> tuple[int, bool] | None:
     """What one mention adds to its label's head count: (n, open-ended), or None when it names no one new."""
     determiners = {toks[k].word for k in (m.first - 1, m.first) if 0 <= k < m.head}
-    if determiners & _DEFINITE and any(toks[e.head].word == toks[m.head].word for e in earlier):
+    if determiners & DEFINITE and any(toks[e.head].word == toks[m.head].word for e in earlier):
         return None  # "the man" after "a man"
     if m.count:
         return (2, True) if m.count == "2+" else (int(m.count), False)
     # No count of its own: _count already gave plurals and groups "2+", so this names one, or an
     # uncounted noun ("someone") at least one.
-    return (1, True) if toks[m.head].word in _UNCOUNTED else (1, False)
+    return (1, True) if toks[m.head].word in UNCOUNTED else (1, False)
 
 
 def _totals(toks: list[_Token], mentions: list[_Mention]) -> dict[str, tuple[str, _Mention, _Mention]]:
@@ -263,7 +263,7 @@ def _totals(toks: list[_Token], mentions: list[_Mention]) -> dict[str, tuple[str
     """
     by_label: dict[str, list[_Mention]] = {}
     for m in mentions:
-        if not m.negated and m.label not in _UNCOUNTED_LABELS:
+        if not m.negated and m.label not in UNCOUNTED_LABELS:
             by_label.setdefault(m.label, []).append(m)
     out = {}
     for label, ms in by_label.items():
@@ -327,7 +327,7 @@ def parse_claims(text: str) -> tuple[Statement, ...]:
                 add(Statement("color", color_span, color_start, m.label, fam, "", toks[k].word))
         for k in _colors_after(toks, m, mentions, claimed):
             nxt = toks[k + 1] if k + 1 < len(toks) else None
-            worn = nxt is not None and nxt.clause == toks[k].clause and nxt.word not in _AFTER_STOP | {"and"} \
+            worn = nxt is not None and nxt.clause == toks[k].clause and nxt.word not in AFTER_STOP | {"and"} \
                 and not nxt.word.endswith("ing")  # "in a red shirt", not "in red is"
             last = k + 1 if worn else k
             color_span, color_start = _span(text, toks, m.head, last)

@@ -3,8 +3,8 @@
 Each task builds its module from the starting weights (scratch, shipped,
 pretrained or a checkpoint), yields the batches the loop of
 :func:`groundcap.rerank.train_clip.train_clip` feeds it, locks a tower, and
-saves the trained weights. ``_EmbeddedTask`` trains the heads of
-:mod:`groundcap.rerank.lit` over cached frozen features; ``_OpenClipTask``
+saves the trained weights. ``EmbeddedClipTask`` trains the heads of
+:mod:`groundcap.rerank.lit` over cached frozen features; ``OpenClipTask``
 trains the whole open_clip model on augmented images (:class:`_PairImages`).
 """
 
@@ -21,7 +21,7 @@ from groundcap.errors import ConfigError
 __all__: list[str] = []
 
 
-class _Task:
+class ClipTask:
     """What the loop needs from a backend: a module, its batches, locking and saving."""
 
     model_name: str
@@ -39,7 +39,7 @@ class _Task:
         raise NotImplementedError
 
 
-class _EmbeddedTask(_Task):
+class EmbeddedClipTask(ClipTask):
     def __init__(self, images: list[Path], texts: list[str], image_of: Any, text_of: Any,
                  config: TrainClipConfig, device: str, progress: bool) -> None:
         import torch
@@ -105,7 +105,7 @@ class _PairImages:
         return self.transform(Image.fromarray(rgb)), i
 
 
-class _OpenClipTask(_Task):
+class OpenClipTask(ClipTask):
     def __init__(self, images: list[Path], texts: list[str], image_of: Any, text_of: Any,
                  config: TrainClipConfig, device: str, arch: str) -> None:
         from groundcap.data.facts_cache import file_sha256

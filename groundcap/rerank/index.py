@@ -31,7 +31,7 @@ from groundcap.errors import ConfigError
 from groundcap.rerank.heatmap import similarity_heatmap
 from groundcap.rerank.index_build import build_index, read_index_rows
 from groundcap.rerank.index_table import (
-    ANN_MIN_ROWS, TABLE, Hit, ImageIndex, IndexRow, IndexSummary, _check_model, _embed_images, _lancedb, _meta_of,
+    ANN_MIN_ROWS, TABLE, Hit, ImageIndex, IndexRow, IndexSummary, check_model, embed_image_batch, import_lancedb, meta_of,
 )
 
 __all__ = ["ANN_MIN_ROWS", "TABLE", "IndexRow", "IndexSummary", "ImageIndex", "Hit", "read_index_rows",
@@ -48,8 +48,8 @@ def open_index(path: str | Path) -> ImageIndex:
     path = Path(path).expanduser()
     for candidate in (path, path / "index"):
         if (candidate / f"{TABLE}.lance").is_dir():
-            table = _lancedb().connect(str(candidate)).open_table(TABLE)
-            meta = _meta_of(table)
+            table = import_lancedb().connect(str(candidate)).open_table(TABLE)
+            meta = meta_of(table)
             if "model" not in meta:
                 raise ConfigError(f"{candidate}: a LanceDB table without groundcap metadata")
             return ImageIndex(candidate, table, meta)
@@ -95,13 +95,13 @@ def search(index: ImageIndex, query: Any, model: Any, k: int = 5, where: str | N
         ConfigError: another model, a bad ``k`` or an invalid filter.
         ImageError: an image query that cannot be decoded.
     """
-    _check_model(index.meta, model, index.path)
+    check_model(index.meta, model, index.path)
     if k < 1:
         raise ConfigError(f"k must be at least 1, got {k}")
     if is_image_query(query):
         from groundcap.data.images import load_image
 
-        vector = _embed_images(model, [load_image(query)[0]])[0]
+        vector = embed_image_batch(model, [load_image(query)[0]])[0]
     else:
         if not str(query).strip():
             raise ConfigError("empty query")

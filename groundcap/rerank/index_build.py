@@ -21,7 +21,7 @@ import numpy as np
 
 from groundcap.records import ImageInfo
 from groundcap.rerank.index_table import (
-    ANN_MIN_ROWS, TABLE, _FORMAT, _META_KEY, IndexRow, IndexSummary, _check_model, _embed_images, _lancedb, _meta_of,
+    ANN_MIN_ROWS, TABLE, INDEX_FORMAT, META_KEY, IndexRow, IndexSummary, check_model, embed_image_batch, import_lancedb, meta_of,
 )
 
 __all__ = ["read_index_rows", "build_index"]
@@ -98,7 +98,7 @@ def _schema(dim: int, meta: Mapping[str, Any]):
         pa.field("key", pa.string()), pa.field("path", pa.string()), pa.field("caption", pa.string()),
         pa.field("status", pa.string()), pa.field("objects", pa.list_(pa.string())),
         pa.field("width", pa.int32()), pa.field("height", pa.int32()),
-    ], metadata={_META_KEY: json.dumps(dict(meta)).encode()})
+    ], metadata={META_KEY: json.dumps(dict(meta)).encode()})
 
 
 
@@ -111,7 +111,7 @@ def _embedded(rows: Iterable[IndexRow], model: Any, batch_size: int, skipped: Co
     pending: list[tuple[IndexRow, np.ndarray, ImageInfo]] = []
 
     def flush() -> list[tuple[IndexRow, np.ndarray, int, int]]:
-        vectors = _embed_images(model, [img for _, img, _ in pending])
+        vectors = embed_image_batch(model, [img for _, img, _ in pending])
         done = [(row, vec, info.width, info.height) for (row, _, info), vec in zip(pending, vectors)]
         pending.clear()
         return done
@@ -157,14 +157,14 @@ def build_index(rows_or_source: str | Path | Iterable[IndexRow], model: Any, out
     start = time.perf_counter()
     rows = read_index_rows(rows_or_source) if isinstance(rows_or_source, (str, os.PathLike)) else rows_or_source
     out = Path(out)
-    meta = {"format": _FORMAT, "model": model.name, "dim": int(model.dim), "model_spec": dict(model_spec or {}),
+    meta = {"format": INDEX_FORMAT, "model": model.name, "dim": int(model.dim), "model_spec": dict(model_spec or {}),
             "source": str(rows_or_source) if isinstance(rows_or_source, (str, os.PathLike)) else None}
     schema = _schema(model.dim, meta)
-    db = _lancedb().connect(str(out))
+    db = import_lancedb().connect(str(out))
     table = None
     if append and TABLE in db.list_tables().tables:
         table = db.open_table(TABLE)
-        _check_model(_meta_of(table), model, out)
+        check_model(meta_of(table), model, out)
     skipped: Counter = Counter()
     errors: list[str] = []
     indexed, buffer = 0, []

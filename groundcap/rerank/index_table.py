@@ -3,9 +3,9 @@
 :class:`IndexRow` is what :func:`~groundcap.rerank.index_build.build_index`
 writes, :class:`IndexSummary` what it did, :class:`ImageIndex` an opened table
 and :class:`Hit` a search result. The model that embedded the images is kept in
-the table's schema metadata (:func:`_meta_of`) and checked before a search or
-an append (:func:`_check_model`); both sides embed images through
-:func:`_embed_images`, which checks the vectors' shape.
+the table's schema metadata (:func:`meta_of`) and checked before a search or
+an append (:func:`check_model`); both sides embed images through
+:func:`embed_image_batch`, which checks the vectors' shape.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ __all__ = ["ANN_MIN_ROWS", "TABLE", "IndexRow", "IndexSummary", "ImageIndex", "H
 ANN_MIN_ROWS = 10_000
 #: The LanceDB table inside an index folder.
 TABLE = "images"
-_META_KEY = b"groundcap"
-_FORMAT = 1
+META_KEY = b"groundcap"
+INDEX_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class ImageIndex:
         return self.table.count_rows()
 
 
-def _lancedb():
+def import_lancedb():
     try:
         import lancedb
     except ImportError as e:
@@ -99,7 +99,7 @@ def _lancedb():
     return lancedb
 
 
-def _embed_images(model: Any, images: list[np.ndarray]) -> np.ndarray:
+def embed_image_batch(model: Any, images: list[np.ndarray]) -> np.ndarray:
     vectors = np.asarray(model.embed_images(images), dtype=np.float32)
     if vectors.shape != (len(images), model.dim):
         raise GroundcapError(f"model {model.name!r} returned embeddings of shape {vectors.shape}, "
@@ -107,12 +107,12 @@ def _embed_images(model: Any, images: list[np.ndarray]) -> np.ndarray:
     return vectors
 
 
-def _meta_of(table: Any) -> dict[str, Any]:
-    raw = (table.schema.metadata or {}).get(_META_KEY)
+def meta_of(table: Any) -> dict[str, Any]:
+    raw = (table.schema.metadata or {}).get(META_KEY)
     return json.loads(raw) if raw else {}
 
 
-def _check_model(meta: Mapping[str, Any], model: Any, where: Path) -> None:
+def check_model(meta: Mapping[str, Any], model: Any, where: Path) -> None:
     if meta.get("model") != model.name or int(meta.get("dim", -1)) != int(model.dim):
         raise ConfigError(f"{where}: the index was built with model {meta.get('model')!r} "
                           f"(dim {meta.get('dim')}), not {model.name!r} (dim {model.dim}); "

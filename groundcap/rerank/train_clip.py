@@ -38,7 +38,7 @@ from groundcap.config import TrainClipConfig, to_dict
 from groundcap.errors import ConfigError
 from groundcap.provenance import package_versions
 from groundcap.rerank.clip_pairs import data_hash, pairs_from_captions, pairs_from_run, read_pairs
-from groundcap.rerank.clip_tasks import _EmbeddedTask, _OpenClipTask, _Task
+from groundcap.rerank.clip_tasks import EmbeddedClipTask, OpenClipTask, ClipTask
 from groundcap.rerank.models import CLIP_META
 
 __all__ = [
@@ -174,9 +174,9 @@ def train_clip(pairs: Sequence[tuple[str | Path, str]], out_dir: str | Path, con
     device = resolve_device(config.device)
     backend, arch = parse_model_name(resolve_model_name(config.model, config.checkpoint or None))
     if backend == "embedded":
-        task: _Task = _EmbeddedTask(images, texts, image_of, text_of, config, device, progress)
+        task: ClipTask = EmbeddedClipTask(images, texts, image_of, text_of, config, device, progress)
     elif backend == "open_clip":
-        task = _OpenClipTask(images, texts, image_of, text_of, config, device, arch)
+        task = OpenClipTask(images, texts, image_of, text_of, config, device, arch)
     else:
         raise ConfigError(f"train-clip trains embedded or open_clip models, not {config.model!r}")
     module = task.module

@@ -19,7 +19,6 @@ from __future__ import annotations
 import ast
 import io
 import json
-import os
 import pickle
 import re
 import tarfile
