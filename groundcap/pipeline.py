@@ -161,11 +161,8 @@ class Captioner:
 
         Each result's ``timings`` are ``timer``'s seconds per image of this batch.
         """
-        timer = timer if timer is not None else StageTimer()
-        with timer.stage("rerank", self.timer):
-            ranked = self.ranker.decide(proposals, arrays, facts)
-        per_image = timer.per_image(len(facts))
-        return [dataclasses.replace(r, models=self.models, timings=per_image) for r in ranked]
+        return self.ranker.decide(proposals, arrays, facts, timer=timer if timer is not None else StageTimer(),
+                                  models=self.models, also=(self.timer,))
 
     def rerank(self, results: Sequence[CaptionResult], arrays: Sequence[np.ndarray | None]) -> list[CaptionResult]:
         """Ranks already generated candidates again with this captioner's ranker (see :meth:`Ranker.rerank`)."""

@@ -80,6 +80,7 @@ def test_every_format_is_read_back_by_its_consumer(photos, tmp_path, captioner):
     assert list(bad["status"]) == ["truncated", "not_an_image"] and all(bad["error"].str.len() > 0)
     good = df[df["status"] == "ok"]
     assert (good["caption"].str.len() > 0).all() and (good["width"] > 0).all() and (good["time_facts"] > 0).all()
+    assert (good["time_retrieve"] > 0).all()  # the embedded datastore is searched for every captioned photo
     assert all(json.loads(c)[0]["text"] == cap for c, cap in zip(good["candidates"], good["caption"]))
     assert "a dog runs through the grass" in set(df["prior"])
 

@@ -29,6 +29,7 @@ time_decode   float64  seconds spent on this image per stage (the stage's batch
 time_facts    float64  time divided by the batch size)
 time_generate float64
 time_rerank   float64
+time_retrieve float64  (shards of runs before this column lack it; readers take 0)
 ============  =======  ============================================================
 
 Everything that reads a run back (``train-clip``, ``index``, ``report``)
@@ -53,6 +54,7 @@ RUN_COLUMNS: dict[str, str] = {
     "width": "int32", "height": "int32", "sha256": "string", "prior": "string", "caption": "string",
     "chosen": "int32", "candidates": "string", "facts": "string", "prompt": "string", "models": "string",
     "time_decode": "float64", "time_facts": "float64", "time_generate": "float64", "time_rerank": "float64",
+    "time_retrieve": "float64",
 }
 #: Statuses of rows that carry a caption.
 OK_STATUSES = frozenset({"ok", "fallback"})

@@ -287,11 +287,9 @@ class RerankActor(_Stage):
         if todo:
             generated = json.loads(row["proposals"])
             arrays = [load_image_bytes(data, p.item.path or p.item.source)[0] for p, data in todo]
-            timer = StageTimer.from_dict(generated["call"])
-            with timer.stage("rerank"):
-                out = self.ranker.decide([Proposal.from_dict(d) for d in generated["proposals"]], arrays,
-                                         [p.facts for p, _ in todo])
-            models, per_image = tuple(generated["models"].items()), timer.per_image(len(todo))
-            results = {id(p): dataclasses.replace(r, models=models, timings=per_image) for (p, _), r in zip(todo, out)}
+            out = self.ranker.decide([Proposal.from_dict(d) for d in generated["proposals"]], arrays,
+                                     [p.facts for p, _ in todo], timer=StageTimer.from_dict(generated["call"]),
+                                     models=tuple(generated["models"].items()))
+            results = {id(p): r for (p, _), r in zip(todo, out)}
         rows = [row_of(p, results.get(id(p))) for p in group]
         return {"shard": row["shard"], "group": row["group"], "rows": _dumps([r.to_dict() for r in rows])}

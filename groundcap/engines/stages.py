@@ -144,7 +144,7 @@ def failed_row(p: Prepared) -> RunRow:
     return RunRow(p.key, it.source, it.path, p.status or "error", error=p.error,
                   width=info.width if info else 0, height=info.height if info else 0, sha256=p.sha256,
                   prior=it.prior or "", facts=_json(p.facts.to_dict()) if p.facts is not None else "",
-                  **{f"time_{k}": p.times.get(k, 0.0) for k in ("decode", "facts", "generate", "rerank")})
+                  **{f"time_{k}": p.times.get(k, 0.0) for k in ("decode", "facts", "retrieve", "generate", "rerank")})
 
 
 def row_of(p: Prepared, result: CaptionResult | None) -> RunRow:
@@ -158,7 +158,7 @@ def row_of(p: Prepared, result: CaptionResult | None) -> RunRow:
         row, caption=result.caption, chosen=result.chosen, prompt=result.prompt, models=_json(dict(result.models)),
         candidates=_json([c.to_dict() for c in result.candidates]), facts=_json(result.facts.to_dict()),
         time_generate=times.get("prompt", 0.0) + times.get("generate", 0.0),
-        time_rerank=times.get("rerank", 0.0))
+        time_retrieve=times.get("retrieve", 0.0), time_rerank=times.get("rerank", 0.0))
 
 
 def _json(value: Any) -> str:

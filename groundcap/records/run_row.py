@@ -32,7 +32,7 @@ CAPTIONED_STATUSES = ("ok", "fallback")
 #: Every status a run row may have.
 RUN_STATUSES = (*CAPTIONED_STATUSES, *IMAGE_REASONS, "outside_root", "facts_error", "generation_error", "error")
 
-_TIMES = ("time_decode", "time_facts", "time_generate", "time_rerank")
+_TIMES = ("time_decode", "time_facts", "time_retrieve", "time_generate", "time_rerank")
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class RunRow:
         models: JSON ``{role: model id}``.
         time_decode: Seconds spent on this image decoding.
         time_facts: Seconds spent measuring facts.
+        time_retrieve: Seconds spent finding the datastore neighbours (0 without a datastore).
         time_generate: Seconds spent building the prompt and generating.
         time_rerank: Seconds spent ranking the candidates.
     """
@@ -80,6 +81,7 @@ class RunRow:
     time_facts: float = 0.0
     time_generate: float = 0.0
     time_rerank: float = 0.0
+    time_retrieve: float = 0.0
 
     def __post_init__(self) -> None:
         if self.status not in RUN_STATUSES:
@@ -119,7 +121,7 @@ class RunRow:
         return dict(json.loads(self.models or "{}"))
 
     def times(self) -> dict[str, float]:
-        """Seconds per stage: ``{"decode": ..., "facts": ..., "generate": ..., "rerank": ...}``."""
+        """Seconds per stage: ``{"decode": ..., "facts": ..., "retrieve": ..., "generate": ..., "rerank": ...}``."""
         return {name[len("time_"):]: getattr(self, name) for name in _TIMES}
 
     def to_dict(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from groundcap.describe import template_caption
 from groundcap.records import Candidate, CaptionResult, Facts, Neighbour, Proposal
 from groundcap.rerank import create_scorers, rank
 from groundcap.rerank.base import Scorer
+from groundcap.timing import StageTimer
 
 __all__ = ["Ranker", "choose"]
 
@@ -45,18 +46,29 @@ class Ranker:
         """One image's ranked candidates and chosen caption (see :func:`choose`)."""
         return choose(candidates, self.scorers, self.weights, image, facts, neighbours)
 
-    def decide(self, proposals: Sequence[Proposal], arrays: Sequence[np.ndarray | None], facts: Sequence[Facts]
-               ) -> list[CaptionResult]:
+    def decide(self, proposals: Sequence[Proposal], arrays: Sequence[np.ndarray | None], facts: Sequence[Facts],
+               *, timer: StageTimer | None = None, models: Sequence[tuple[str, str]] | None = None,
+               also: Sequence[StageTimer] = ()) -> list[CaptionResult]:
         """Each image's caption from its proposal: its candidates ranked, with the proposal's prompt and neighbours.
 
         Args:
             proposals: One per image, from the generation step.
             arrays: The images (``None`` where there is no image for the clip scorer).
             facts: The images' facts, which the grounding check judges claims against.
+            timer: The batch's stage timer: the ranking is timed into it as ``rerank`` (and into each of
+                ``also``), and each result's ``timings`` become its seconds per image of the batch.
+            models: ``(role, model id)`` pairs stamped on each result.
         """
-        return [dataclasses.replace(self.choose(p.candidates, array, f, p.neighbours), prompt=p.prompt,
-                                    neighbours=p.neighbours)
-                for p, array, f in zip(proposals, arrays, facts)]
+        with (timer or StageTimer()).stage("rerank", *also):
+            ranked = [dataclasses.replace(self.choose(p.candidates, array, f, p.neighbours), prompt=p.prompt,
+                                          neighbours=p.neighbours)
+                      for p, array, f in zip(proposals, arrays, facts)]
+        stamp: dict = {}
+        if timer is not None:
+            stamp["timings"] = timer.per_image(len(ranked))
+        if models is not None:
+            stamp["models"] = tuple(models)
+        return [dataclasses.replace(r, **stamp) for r in ranked] if stamp else ranked
 
     def rerank(self, result: CaptionResult, image: np.ndarray | None) -> CaptionResult:
         """Ranks a result's candidates again; a template fallback an earlier ranking added is dropped first.
