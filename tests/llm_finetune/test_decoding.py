@@ -180,3 +180,34 @@ def test_sampling_follows_the_distribution():
 def test_generate_config_checks_itself(field, value):
     with pytest.raises(ValueError, match=field):
         dataclasses.replace(GenerateConfig(), **{field: value})
+
+
+@pytest.mark.parametrize("decoding", ["lean", "generate"])
+def test_a_special_token_ends_the_answer(tiny_llama, decoding):
+    """A model that opens a new turn (SmolLM2's ``<|im_start|>``) has answered: what follows is not the caption.
+
+    The model is scripted: after the prompt it says "dog", then the special ``<s>``, then "cat" forever.
+    """
+    gen = _gen(tiny_llama, max_new_tokens=6, decoding=decoding)
+    tok = gen.tokenizer
+    dog, cat, start = (tok.convert_tokens_to_ids(t) for t in ("dog", "cat", "<s>"))
+    assert start in tok.all_special_ids and start not in (tok.eos_token_id, tok.pad_token_id)
+    last: list = []
+
+    def remember(module, args, kwargs):
+        last[:] = [kwargs["input_ids"][:, -1]]
+
+    def script(module, args, logits):
+        nxt = torch.where(last[0] == dog, start, torch.where(last[0] == start, cat, dog))
+        logits[..., -1, :] = -1e4
+        logits[torch.arange(len(nxt)), -1, nxt] = 1e4
+        return logits
+
+    hooks = [gen.model.register_forward_pre_hook(remember, with_kwargs=True),
+             gen.model.lm_head.register_forward_hook(script)]
+    try:
+        [row] = gen.generate_raw([MANY[0]], 3)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert [c.text for c in row] == ["dog"] * 3 and not any(c.truncated for c in row)

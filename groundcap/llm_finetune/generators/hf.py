@@ -34,7 +34,7 @@ from groundcap.llm_finetune.adapters import adapter_label, resolve_adapter
 from groundcap.llm_finetune.generators.base import Completion, Generator
 from groundcap.records import Facts, Prompt
 
-__all__ = ["HFGenerator", "EMBEDDED_MODEL", "embedded_model_dir", "load_causal_lm", "resolve_dtype"]
+__all__ = ["HFGenerator", "EMBEDDED_MODEL", "embedded_model_dir", "load_causal_lm", "resolve_dtype", "end_token_ids"]
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +269,7 @@ class HFGenerator(Generator):
             text = tok.decode(ids, skip_special_tokens=True)
             return answer_settled(text, stops) if settle else any(s in text for s in stops)
 
-        end_ids = [i for i in (tok.eos_token_id, tok.pad_token_id) if i is not None]
+        end_ids = end_token_ids(tok)
         rows = decode(self.model, enc.input_ids, enc.attention_mask, n=n, max_new_tokens=cfg.max_new_tokens,
                       temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed, end_ids=end_ids,
                       finished=finished if (settle or stops) else None)
@@ -287,7 +287,7 @@ class HFGenerator(Generator):
         stops = list(stops)
         kwargs: dict[str, Any] = dict(max_new_tokens=cfg.max_new_tokens, num_return_sequences=n,
                                       return_dict_in_generate=True, output_logits=True,
-                                      pad_token_id=tok.pad_token_id)
+                                      pad_token_id=tok.pad_token_id, eos_token_id=end_token_ids(tok))
         if n > 1:
             kwargs.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0,
                           logits_processor=[_greedy_first_row(n)])
@@ -308,7 +308,7 @@ class HFGenerator(Generator):
         logits = torch.stack(res.logits, dim=1).float()  # raw, before any processor
         chosen = torch.log_softmax(logits, dim=-1).gather(-1, new[:, : logits.shape[1], None]).squeeze(-1)
         keep = torch.ones_like(new, dtype=torch.bool)
-        ends = (new == tok.eos_token_id) | (new == tok.pad_token_id)
+        ends = torch.isin(new, torch.tensor(end_token_ids(tok), device=new.device))
         keep &= ends.cumsum(dim=1) == 0  # tokens before the first end-of-text
         keep = keep[:, : chosen.shape[1]]
         texts_out = tok.batch_decode(new, skip_special_tokens=True)
@@ -320,3 +320,14 @@ class HFGenerator(Generator):
             truncated = bool(k.all()) and new.shape[1] >= cfg.max_new_tokens
             completions.append(Completion(text, lp, greedy=(row % n == 0), truncated=truncated))
         return [completions[i * n:(i + 1) * n] for i in range(len(prompts))]
+
+
+def end_token_ids(tokenizer: Any) -> list[int]:
+    """Tokens that end an answer: end-of-text, padding and every other special token.
+
+    A chat model that starts a new turn (SmolLM2's ``<|im_start|>``) has
+    finished its answer; decoding on would add the next turn's role name
+    ("assistant") to the caption once the special token is stripped.
+    """
+    ids = {tokenizer.eos_token_id, tokenizer.pad_token_id, *getattr(tokenizer, "all_special_ids", ())}
+    return sorted(i for i in ids if i is not None)
