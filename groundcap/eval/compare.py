@@ -7,6 +7,11 @@ systems' per-image scores each time gives a 95% interval of the difference
 (Koehn 2004's paired bootstrap). An interval that excludes 0 is a difference
 the photos support; one that straddles 0 is not.
 
+A sampling captioner scores differently from seed to seed, and an interval
+over photos says nothing about that spread. Joining runs of other seeds with
+``+`` (``s0.json+s1.json``) compares their per-photo mean, so the
+difference is the systems' and not one seed's.
+
 >>> d = paired_bootstrap({"a": 30.0, "b": 10.0, "c": 20.0}, {"a": 20.0, "b": 0.0, "c": 10.0}, samples=200)
 >>> (d["diff"], d["low"], d["high"])
 (10.0, 10.0, 10.0)
@@ -24,7 +29,7 @@ import numpy as np
 
 from groundcap.errors import ConfigError
 
-__all__ = ["paired_bootstrap", "read_predictions", "add_compare_parser"]
+__all__ = ["paired_bootstrap", "read_predictions", "read_system", "add_compare_parser"]
 
 #: Per-image metrics that average to the set's score.
 METRICS = ("CIDEr-D", "ROUGE-L")
@@ -77,14 +82,26 @@ def read_predictions(spec: str) -> tuple[str, dict[str, str]]:
     return Path(path).stem, dict(data["predictions"])
 
 
+def read_system(spec: str) -> tuple[str, list[dict[str, str]]]:
+    """One system: a :func:`read_predictions` spec, or several joined with ``+`` (runs of one system, other seeds).
+
+    Raises:
+        ConfigError: as :func:`read_predictions`, for any of the joined files.
+    """
+    parts = [spec] if Path(spec).is_file() else spec.split("+")
+    read = [read_predictions(part) for part in parts]
+    return "+".join(name for name, _ in read), [preds for _, preds in read]
+
+
 def add_compare_parser(esub: argparse._SubParsersAction) -> None:
     c = esub.add_parser("compare", help="Paired bootstrap 95%% intervals between saved predictions.",
                         description="Scores each saved prediction file on the same photos and prints, for each "
                                     "one after the first, its difference from the first with a 95%% paired "
                                     "bootstrap interval over photos.")
     c.add_argument("data", metavar="DIR_OR_JSONL", help="The captions.jsonl (or its folder) the predictions are of.")
-    c.add_argument("predictions", nargs="+", metavar="FILE[:BASELINE]",
-                   help="`eval captions --out` files, or `datastore eval --out` files with the baseline named.")
+    c.add_argument("predictions", nargs="+", metavar="FILE[:BASELINE][+FILE...]",
+                   help="`eval captions --out` files, or `datastore eval --out` files with the baseline named; "
+                        "files joined with + are runs of one system (other seeds), scored as their per-photo mean.")
     c.add_argument("--metric", default="CIDEr-D", choices=METRICS, help="Per-image metric (default CIDEr-D).")
     c.add_argument("--samples", type=int, default=10000, help="Bootstrap resamples (default 10000).")
     c.add_argument("--seed", type=int, default=0, help="Seed of the resampling.")
@@ -100,21 +117,22 @@ def _run_compare(args: argparse.Namespace) -> int:
     items = read_captions_jsonl(src / "captions.jsonl" if src.is_dir() else src)
     references = {it.path.name: list(it.captions) for it in items}
     try:
-        systems = [read_predictions(spec) for spec in args.predictions]
+        systems = [read_system(spec) for spec in args.predictions]
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    ids = set.intersection(*(set(p) for _, p in systems))
+    ids = set.intersection(*(set(p) for _, runs in systems for p in runs))
     missing = ids - set(references)
     if not ids or missing:
         print(f"error: {len(missing)} predicted photos have no references in {src}" if missing else
               "error: the prediction files share no photo", file=sys.stderr)
         return 2
+    refs = {i: references[i] for i in ids}
     per_image: list[dict[str, float]] = []
-    for name, preds in systems:
-        scored = caption_metrics({i: preds[i] for i in ids}, {i: references[i] for i in ids}, meteor=False,
-                                 per_image=True)
-        per_image.append({i: s[args.metric] for i, s in scored["per_image"].items()})
+    for _, runs in systems:
+        scored = [caption_metrics({i: preds[i] for i in ids}, refs, meteor=False, per_image=True)["per_image"]
+                  for preds in runs]
+        per_image.append({i: float(np.mean([s[i][args.metric] for s in scored])) for i in ids})
     out: dict[str, Any] = {"metric": args.metric, "images": len(ids), "systems": {}, "differences": {}}
     base = systems[0][0]
     print(f"{args.metric} on {len(ids)} photos; differences against {base}, 95% paired bootstrap "

@@ -51,3 +51,17 @@ def test_compare_command_on_real_references(flickr_dir, tmp_path, capsys):
     d = out["differences"]["human"]
     assert out["images"] == 12 and d["low"] > 0  # a human caption beats "A picture." on these photos
     assert "human" in capsys.readouterr().out
+
+
+def test_runs_joined_with_plus_are_scored_as_their_per_photo_mean(flickr_dir, tmp_path):
+    from groundcap.data.captioned import read_captions_jsonl
+
+    items = [it for it in read_captions_jsonl(flickr_dir / "captions.jsonl") if it.split == "test"][:12]
+    (tmp_path / "human.json").write_text(json.dumps({"predictions": {it.path.name: it.captions[0] for it in items}}))
+    (tmp_path / "bad.json").write_text(json.dumps({"predictions": {it.path.name: "A picture." for it in items}}))
+    bad, human = str(tmp_path / "bad.json"), str(tmp_path / "human.json")
+    assert main(["eval", "compare", str(flickr_dir), bad, human, f"{bad}+{human}", "--samples", "500",
+                 "--json", str(tmp_path / "cmp.json")]) == 0
+    out = json.loads((tmp_path / "cmp.json").read_text())
+    assert out["systems"]["bad+human"] == pytest.approx((out["systems"]["bad"] + out["systems"]["human"]) / 2, abs=0.01)
+    assert out["differences"]["bad+human"]["diff"] == pytest.approx(out["differences"]["human"]["diff"] / 2, abs=1e-3)
