@@ -90,13 +90,13 @@ def save(name: str, rows: list[Row]) -> Path:
 
 
 def main_for(name: str, run: Callable[..., list[Row]], doc: str, argv: list[str] | None,
-             defaults: dict[str, int]) -> int:
-    """The shared command line of a benchmark module: options, the table, the JSON file."""
+             defaults: dict[str, int | str]) -> int:
+    """The shared command line of a benchmark module: options (typed as their defaults), the table, the JSON file."""
     import argparse
 
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     for option, value in defaults.items():
-        p.add_argument(f"--{option}", type=int, default=value)
+        p.add_argument(f"--{option}", type=type(value), default=value)
     args, _ = p.parse_known_args(argv)
     rows = run(*(getattr(args, o) for o in defaults))
     print(HEADER)
