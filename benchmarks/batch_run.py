@@ -48,13 +48,13 @@ def _folder(paths: list[Path], n: int, where: Path) -> Path:
 
 def throughput(n_images: int, repeats: int, tmp: Path) -> Row:
     from groundcap.batch import run
-    from groundcap.config import OutputConfig, RunConfig
+    from groundcap.config import GenerateConfig, OutputConfig, RunConfig
     from groundcap.engines.local import LocalEngine
     from groundcap.pipeline import Captioner
 
     paths = flickr_images(n_images)
     src = _folder(paths, n_images, tmp / "photos")
-    config = RunConfig(output=OutputConfig(progress=False))
+    config = RunConfig(generate=GenerateConfig(n=5), output=OutputConfig(progress=False))  # the N=5
     captioner = Captioner(config)
     files = sorted(src.iterdir())
 

@@ -1,8 +1,8 @@
 """Reranking against generation: what choosing the caption costs next to writing the candidates.
 
-The default Captioner (embedded SmolLM2 with its adapter writing N=5
-candidates; the grounding check, the embedded CLIP-style model and the
-log-prob ranking them) runs on real Flickr photos whose facts are measured
+The default Captioner (embedded SmolLM2 with its adapter writing the default
+N candidates; the grounding check, the embedded CLIP-style model and the
+consensus ranking them) runs on real Flickr photos whose facts are measured
 beforehand. Each repeat takes a fresh set of photos, so that the image
 embedding cache never helps the reranker, and times, on that set:
 

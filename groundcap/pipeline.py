@@ -47,7 +47,7 @@ class Captioner:
         config: Facts, retrieval, prompt, generator and ranking settings. The
             default runs offline: SSD facts, the embedded caption datastore,
             the Alpaca prompt, the embedded SmolLM2 with its LoRA adapter,
-            five candidates ranked by grounding, CLIP and consensus.
+            sixteen candidates ranked by grounding, CLIP and consensus.
         generator: An already built generator to use instead of ``config.generate``.
 
     Attributes:

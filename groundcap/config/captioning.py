@@ -41,7 +41,8 @@ class GenerateConfig:
     model: str = setting("", "Model id or local path; empty picks the generator's default (hf: the embedded SmolLM2-135M-Instruct).")
     adapter: str = setting("auto", "LoRA adapter: auto (the embedded Flickr8k-tuned adapter on the embedded SmolLM2), "
                       "embedded, none, or a peft adapter folder (e.g. from train-llm).")
-    n: int = setting(5, "Candidates per image: the greedy decode plus n-1 samples.")
+    n: int = setting(16, "Candidates per image: the greedy decode plus n-1 samples (16 scored +2.4 CIDEr-D over 5 "
+                      "on Flickr8k-224 dev, at about 1.7x the time; see docs/quality.md).")
     max_new_tokens: int = setting(40, "Longest answer, in tokens.")
     temperature: float = setting(0.7, "Sampling temperature for the non-greedy candidates.")
     top_p: float = setting(0.9, "Nucleus sampling for the non-greedy candidates.")
