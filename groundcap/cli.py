@@ -117,9 +117,10 @@ def _run_caption(args: argparse.Namespace) -> int:
 
 
 def _build_sft_parser(sub: argparse._SubParsersAction) -> None:
-    from groundcap.llm_finetune.sft_cli import add_build_sft_parser
+    from groundcap.llm_finetune.sft_cli import add_best_of_n_parser, add_build_sft_parser
 
     add_build_sft_parser(sub)
+    add_best_of_n_parser(sub)
 
 
 def _train_llm_parser(sub: argparse._SubParsersAction) -> None:

@@ -37,8 +37,12 @@ class TrainLLMConfig:
     eval_steps: int = setting(0, "Validation loss every this many steps (0: once per epoch).")
     export: str = setting("adapter", "GPU (unsloth) export: adapter, merged (16-bit weights) or gguf.")
     device: str = setting("auto", "cpu, cuda or auto.")
+    init_adapter: str = setting("", "Continue training this LoRA (a train-llm folder, or embedded: the shipped one) "
+                                    "instead of starting a new one; its rank and modules are kept (peft only).")
 
     def __post_init__(self) -> None:
+        if self.init_adapter and self.backend != "peft":
+            raise ConfigError("init_adapter is for the peft backend")
         if self.backend not in ("peft", "unsloth"):
             raise ConfigError(f"backend must be peft or unsloth, got {self.backend!r}")
         if self.template not in ("alpaca", "chat"):

@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 from groundcap.assets import cache_dir
-from groundcap.config import FactsConfig, RetrieveConfig
+from groundcap.config import FactsConfig, GenerateConfig, RetrieveConfig
 from groundcap.config_cli import add_config_flags, config_from_args
 
-__all__ = ["default_cache_dir", "add_build_sft_parser", "run_build_sft"]
+__all__ = ["default_cache_dir", "add_build_sft_parser", "run_build_sft", "add_best_of_n_parser", "run_best_of_n"]
 
 
 def default_cache_dir() -> Path:
@@ -110,4 +110,42 @@ def run_build_sft(args: argparse.Namespace) -> int:
     where = f" ({cache.dir})" if cache is not None else ""
     print(f"facts cache: {stats['cache_hits']} hits, {stats['cache_misses']} misses{where}")
     print(f"data_hash {build['data_hash'][:16]}  wrote {Path(args.out)}  in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def add_best_of_n_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Adds the ``best-of-n`` subcommand; it runs :func:`run_best_of_n`."""
+    p = subparsers.add_parser(
+        "best-of-n", help="Self-training data: the writer's best of N candidates per train photo as its target.",
+        description="Samples N candidates for each train prompt of a build-sft output with the writer "
+                    "(--adapter, default the shipped one), keeps the one with the best CIDEr-D against the "
+                    "photo's references, and writes a build-sft-shaped folder to train on with "
+                    "`groundcap train-llm OUT --init-adapter embedded`. Running it again resumes.")
+    p.add_argument("data", metavar="SFT_DIR", help="Output folder of groundcap build-sft.")
+    p.add_argument("--out", required=True, metavar="DIR", help="Output folder (a build-sft layout).")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="Only the first N train photos.")
+    p.add_argument("--chunk", type=int, default=64, metavar="K",
+                   help="Prompts per generator call and per append to OUT/candidates.jsonl (default 64).")
+    add_config_flags(p, GenerateConfig)
+    p.set_defaults(func=run_best_of_n)
+    return p
+
+
+def run_best_of_n(args: argparse.Namespace) -> int:
+    """Runs ``best-of-n``; prints the mean CIDEr-D of the first and of the best candidate."""
+    from groundcap.errors import ConfigError
+    from groundcap.llm_finetune.best_of_n import best_of_n
+    from groundcap.llm_finetune.generators import create_generator
+
+    config = config_from_args(GenerateConfig, args)
+    try:
+        generator = create_generator(config)
+        build = best_of_n(args.data, args.out, generator.generate, batch=args.chunk, limit=args.limit)
+    except (ConfigError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    stats = build["best_of_n"]
+    print(f"{stats['photos']} photos, {stats['candidates_per_photo']} candidates each: CIDEr-D of the first "
+          f"{stats['first_cider']}, of the best {stats['best_cider']} (first kept {stats['first_kept']}); "
+          f"wrote {Path(args.out)} in {stats['seconds']} s")
     return 0

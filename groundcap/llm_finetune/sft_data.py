@@ -47,11 +47,11 @@ from groundcap.config import config_hash, to_dict
 from groundcap.data.atomic import atomic_file
 from groundcap.data.caption_sources import normalize_split
 from groundcap.data.captioned import CaptionedImage
-from groundcap.errors import ImageError
+from groundcap.errors import ConfigError, ImageError
 from groundcap.llm_finetune.prompt_templates import alpaca_input, alpaca_instruction, load_template
 from groundcap.records import Facts
 
-__all__ = ["SPLITS", "REFERENCE_MODES", "clean_reference", "build_sft", "data_hash", "save_sft"]
+__all__ = ["SPLITS", "REFERENCE_MODES", "clean_reference", "build_sft", "data_hash", "save_sft", "load_sft"]
 
 #: The splits every built dataset has, in order.
 SPLITS = ("train", "validation", "test")
@@ -312,6 +312,37 @@ def save_sft(dsd: Any, out_dir: str | os.PathLike[str], *, info: Mapping[str, An
     }
     (out / "build.json").write_text(json.dumps(build, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return build
+
+
+def load_sft(data_dir: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+    """Reads a :func:`save_sft` folder back: ``(DatasetDict, build.json)``.
+
+    Raises:
+        ConfigError: when the folder is not a ``build-sft`` output.
+    """
+    data_dir = Path(data_dir)
+    hf = data_dir / "hf"
+    if not hf.is_dir():
+        raise ConfigError(f"{data_dir} is not a build-sft output (no hf/ folder); run groundcap build-sft first")
+    build = json.loads((data_dir / "build.json").read_text()) if (data_dir / "build.json").is_file() else {}
+    return _load_splits(hf), build
+
+
+def _load_splits(hf: Path) -> Any:
+    """``load_from_disk`` per split: datasets 5 saves an empty split (Flickr8k-224 has no test) without a
+    data file and then cannot load the whole dict back, so such a split is rebuilt empty from its features."""
+    from datasets import Dataset, DatasetDict, Features, load_from_disk
+
+    splits = json.loads((hf / "dataset_dict.json").read_text())["splits"]
+    out = {}
+    for split in splits:
+        state = json.loads((hf / split / "state.json").read_text())
+        if state.get("_data_files"):
+            out[split] = load_from_disk(str(hf / split))
+        else:
+            features = Features.from_dict(json.loads((hf / split / "dataset_info.json").read_text())["features"])
+            out[split] = Dataset.from_dict({name: [] for name in features}, features=features)
+    return DatasetDict(out)
 
 
 def _save_quietly(dsd: Any, path: Path) -> None:

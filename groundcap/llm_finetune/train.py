@@ -26,6 +26,7 @@ from groundcap.assets import EMBEDDED_LLM
 from groundcap.config import TrainLLMConfig, to_dict
 from groundcap.errors import ConfigError, GroundcapError
 from groundcap.llm_finetune.adapters import ADAPTER_META
+from groundcap.llm_finetune.sft_data import load_sft
 from groundcap.provenance import package_versions
 
 __all__ = ["train_llm", "training_rows", "UNSLOTH_DEFAULT"]
@@ -63,32 +64,6 @@ def training_rows(split: Any, template: str, references: str, epochs: float, see
     return rows, 1.0
 
 
-def _load_data(data_dir: Path) -> tuple[Any, dict]:
-
-    hf = data_dir / "hf"
-    if not hf.is_dir():
-        raise ConfigError(f"{data_dir} is not a build-sft output (no hf/ folder); run groundcap build-sft first")
-    build = json.loads((data_dir / "build.json").read_text()) if (data_dir / "build.json").is_file() else {}
-    return _load_splits(hf), build
-
-
-def _load_splits(hf: Path) -> Any:
-    """``load_from_disk`` per split: datasets 5 saves an empty split (Flickr8k-224 has no test) without a
-    data file and then cannot load the whole dict back, so such a split is rebuilt empty from its features."""
-    from datasets import Dataset, DatasetDict, Features, load_from_disk
-
-    splits = json.loads((hf / "dataset_dict.json").read_text())["splits"]
-    out = {}
-    for split in splits:
-        state = json.loads((hf / split / "state.json").read_text())
-        if state.get("_data_files"):
-            out[split] = load_from_disk(str(hf / split))
-        else:
-            features = Features.from_dict(json.loads((hf / split / "dataset_info.json").read_text())["features"])
-            out[split] = Dataset.from_dict({name: [] for name in features}, features=features)
-    return DatasetDict(out)
-
-
 def _final_eval_loss(trainer: Any) -> float:
     """The validation loss after the last step: the one the trainer logged there, else a new evaluation.
 
@@ -116,7 +91,7 @@ def train_llm(data_dir: str | Path, out_dir: str | Path, config: TrainLLMConfig 
     """
     config = config or TrainLLMConfig()
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    dsd, build = _load_data(data_dir)
+    dsd, build = load_sft(data_dir)
     if config.backend == "unsloth":
         model, tokenizer, base = _unsloth_model(config)
     else:  # peft; TrainLLMConfig allows no other backend
@@ -133,8 +108,7 @@ def train_llm(data_dir: str | Path, out_dir: str | Path, config: TrainLLMConfig 
         metrics["eval_loss"] = round(float(_final_eval_loss(trainer)), 4)
     meta = {"groundcap_adapter": 1, "base_model": base, "template": config.template,
             "backend": config.backend, "train_config": to_dict(config),
-            "lora": {"r": config.lora_r, "alpha": config.lora_alpha, "dropout": config.lora_dropout,
-                     "target_modules": list(config.target_modules)},
+            "lora": _lora_of(model, config),
             "data": {"source": Path(build["source"]).name if build.get("source") else None,  # no machine path
                      "data_hash": build.get("data_hash"),
                      "facts_config_hash": build.get("facts_config_hash"), "counts": build.get("counts"),
@@ -142,6 +116,17 @@ def train_llm(data_dir: str | Path, out_dir: str | Path, config: TrainLLMConfig 
             "metrics": metrics, "versions": package_versions("torch", "transformers", "peft", "trl", "unsloth")}
     _save(trainer.model, tokenizer, out_dir, meta, config)
     return meta
+
+
+def _lora_of(model: Any, config: TrainLLMConfig) -> dict[str, Any]:
+    """The trained LoRA's settings: the model's own (an ``init_adapter`` keeps its rank), else the config's."""
+    found = getattr(model, "peft_config", None)
+    pc = found.get("default") if isinstance(found, dict) else None
+    if pc is not None and getattr(pc, "r", None):
+        return {"r": pc.r, "alpha": pc.lora_alpha, "dropout": pc.lora_dropout,
+                "target_modules": sorted(pc.target_modules)}
+    return {"r": config.lora_r, "alpha": config.lora_alpha, "dropout": config.lora_dropout,
+            "target_modules": list(config.target_modules)}
 
 
 def _peft_model(config: TrainLLMConfig) -> tuple[Any, Any, str]:
@@ -152,9 +137,20 @@ def _peft_model(config: TrainLLMConfig) -> tuple[Any, Any, str]:
     base = config.base_model or EMBEDDED_LLM
     model, tokenizer = load_causal_lm(base, device=config.device)
     tokenizer.padding_side = "right"  # training pads after the text; generation pads before
-    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=list(config.target_modules), task_type="CAUSAL_LM")
-    model = get_peft_model(model, lora)
+    if config.init_adapter:
+        from peft import PeftModel
+
+        from groundcap.llm_finetune.adapters import resolve_adapter
+
+        start = resolve_adapter(config.init_adapter, generator="hf", model=config.base_model)
+        if start is None or not (start / "adapter_config.json").is_file():
+            raise ConfigError(f"init_adapter {config.init_adapter!r} is not a LoRA adapter folder")
+        model = PeftModel.from_pretrained(model, str(start), is_trainable=True)
+        model.float()  # a shipped float16 adapter trains in float32
+    else:
+        lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                          target_modules=list(config.target_modules), task_type="CAUSAL_LM")
+        model = get_peft_model(model, lora)
     model.train()
     return model, tokenizer, base
 

@@ -127,8 +127,7 @@ def test_a_build_with_an_empty_split_loads(tmp_path):
     """Flickr8k-224 has no test split: datasets saves it without a data file and can't load the dict back."""
     import datasets
 
-    from groundcap.llm_finetune.sft_data import _features, save_sft
-    from groundcap.llm_finetune.train import _load_data
+    from groundcap.llm_finetune.sft_data import _features, load_sft, save_sft
 
     features = _features()
     row = {"image": "a.jpg", "sha256": "0" * 64, "instruction": "Caption it.", "input": "Objects: a dog.",
@@ -139,7 +138,7 @@ def test_a_build_with_an_empty_split_loads(tmp_path):
                                                               features=features) for s, rows in splits.items()})
     dsd.build_info = {}
     save_sft(dsd, tmp_path / "sft")
-    loaded, _ = _load_data(tmp_path / "sft")
+    loaded, _ = load_sft(tmp_path / "sft")
     assert {s: len(d) for s, d in loaded.items()} == {"train": 2, "validation": 1, "test": 0}
     assert loaded["test"].features == features
 
@@ -159,3 +158,31 @@ def test_the_final_validation_loss_is_not_computed_twice(history, evaluates):
                               evaluate=lambda: calls.append(1) or {"eval_loss": 2.3})
     assert _final_eval_loss(trainer) == (2.3 if evaluates else 2.4)
     assert bool(calls) == evaluates
+
+
+def test_init_adapter_continues_a_trained_lora(tiny_llama, sft_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    cfg = TrainLLMConfig(base_model=str(tiny_llama), max_steps=2, batch_size=4, lora_r=2, lora_alpha=4,
+                         max_length=64, device="cpu", learning_rate=1e-2, warmup_ratio=0.0)
+    train_llm(sft_dir, tmp_path / "a", cfg)
+    more = TrainLLMConfig(**{**cfg.__dict__, "init_adapter": str(tmp_path / "a"), "lora_r": 8})
+    meta = train_llm(sft_dir, tmp_path / "b", more)
+    assert meta["lora"]["r"] == 2  # the adapter it continued, not a new rank-8 one
+    assert meta["train_config"]["init_adapter"] == str(tmp_path / "a")
+    a = load_file(str(tmp_path / "a" / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "b" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys()
+    lora_b = [k for k in a if "lora_B" in k]
+    assert any(a[k].abs().sum() > 0 for k in lora_b)  # A itself moved off its zero start
+    assert any(not (a[k] == b[k]).all() for k in lora_b)  # it trained on from A's weights
+
+
+def test_init_adapter_must_be_an_adapter_folder(tiny_llama, sft_dir, tmp_path):
+    from groundcap.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not a LoRA adapter folder"):
+        train_llm(sft_dir, tmp_path / "b", TrainLLMConfig(base_model=str(tiny_llama), init_adapter=str(tmp_path),
+                                                          max_steps=1, device="cpu"))
+    with pytest.raises(ConfigError, match="peft backend"):
+        TrainLLMConfig(backend="unsloth", init_adapter="embedded")
