@@ -119,10 +119,9 @@ def train_llm(data_dir: str | Path, out_dir: str | Path, config: TrainLLMConfig 
 
 
 def _lora_of(model: Any, config: TrainLLMConfig) -> dict[str, Any]:
-    """The trained LoRA's settings: the model's own (an ``init_adapter`` keeps its rank), else the config's."""
-    found = getattr(model, "peft_config", None)
-    pc = found.get("default") if isinstance(found, dict) else None
-    if pc is not None and getattr(pc, "r", None):
+    """The trained LoRA's settings: an ``init_adapter``'s own (it keeps its rank), else the config's."""
+    if config.init_adapter:
+        pc = model.peft_config["default"]
         return {"r": pc.r, "alpha": pc.lora_alpha, "dropout": pc.lora_dropout,
                 "target_modules": sorted(pc.target_modules)}
     return {"r": config.lora_r, "alpha": config.lora_alpha, "dropout": config.lora_dropout,
