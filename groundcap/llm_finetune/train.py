@@ -112,10 +112,32 @@ def train_llm(data_dir: str | Path, out_dir: str | Path, config: TrainLLMConfig 
             "data": {"source": Path(build["source"]).name if build.get("source") else None,  # no machine path
                      "data_hash": build.get("data_hash"),
                      "facts_config_hash": build.get("facts_config_hash"), "counts": build.get("counts"),
-                     "retrieval": build.get("retrieval")},  # the datastore its prompts were built with
+                     "retrieval": build.get("retrieval"),  # the datastore its prompts were built with
+                     "best_of_n": build.get("best_of_n")},  # targets chosen from the writer's own candidates
+            "init_from": _init_lineage(config),
             "metrics": metrics, "versions": package_versions("torch", "transformers", "peft", "trl", "unsloth")}
     _save(trainer.model, tokenizer, out_dir, meta, config)
     return meta
+
+
+def _init_lineage(config: TrainLLMConfig) -> dict[str, Any] | None:
+    """What an ``init_adapter`` run started from: that adapter's name, data and metrics (None for a new LoRA).
+
+    Continued training replaces the weights, so without this the metadata of
+    an adapter trained from the shipped one would not say what the shipped
+    one was once it is itself shipped.
+    """
+    if not config.init_adapter:
+        return None
+    from groundcap.llm_finetune.adapters import adapter_label, read_adapter_meta, resolve_adapter
+
+    start = resolve_adapter(config.init_adapter, generator="hf", model=config.base_model)
+    parent = read_adapter_meta(start) if start is not None else {}
+    parent_config = parent.get("train_config") or {}
+    return {"adapter": adapter_label(start).removeprefix("+lora:"),  # a folder's name, never its path
+            "data_hash": (parent.get("data") or {}).get("data_hash"),
+            "max_steps": parent_config.get("max_steps"), "learning_rate": parent_config.get("learning_rate"),
+            "metrics": parent.get("metrics"), "init_from": parent.get("init_from")}
 
 
 def _lora_of(model: Any, config: TrainLLMConfig) -> dict[str, Any]:

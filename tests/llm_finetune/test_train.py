@@ -170,6 +170,10 @@ def test_init_adapter_continues_a_trained_lora(tiny_llama, sft_dir, tmp_path):
     meta = train_llm(sft_dir, tmp_path / "b", more)
     assert meta["lora"]["r"] == 2  # the adapter it continued, not a new rank-8 one
     assert meta["train_config"]["init_adapter"] == str(tmp_path / "a")
+    first = json.loads((tmp_path / "a" / "groundcap_adapter.json").read_text())
+    assert meta["init_from"] == {"adapter": "a", "data_hash": first["data"]["data_hash"], "max_steps": 2,
+                                 "learning_rate": 1e-2, "metrics": first["metrics"], "init_from": None}
+    assert first["init_from"] is None and meta["data"]["best_of_n"] is None  # a new LoRA, on human captions
     a = load_file(str(tmp_path / "a" / "adapter_model.safetensors"))
     b = load_file(str(tmp_path / "b" / "adapter_model.safetensors"))
     assert a.keys() == b.keys()
