@@ -3,7 +3,8 @@
 groundcap ships one adapter inside the package (``llm_finetune/weights/``):
 a LoRA on the embedded SmolLM2-135M-Instruct, trained by ``groundcap
 train-llm`` on flickr8k-224's train split with the embedded caption
-datastore's neighbours in every prompt (see its ``MODEL_CARD.md``). The
+datastore's neighbours in every prompt, then on the best of its own
+candidates (``groundcap best-of-n``; see its ``MODEL_CARD.md``). The
 ``adapter`` setting picks what is applied:
 
 - ``auto`` (the default): the embedded adapter when the model is the embedded
