@@ -37,6 +37,9 @@ class TrainLLMConfig:
     eval_steps: int = setting(0, "Validation loss every this many steps (0: once per epoch).")
     export: str = setting("adapter", "GPU (unsloth) export: adapter, merged (16-bit weights) or gguf.")
     device: str = setting("auto", "cpu, cuda or auto.")
+    precision: str = setting("auto", "Compute type of the forward and backward passes (weights and LoRA stay "
+                                     "float32): bfloat16 autocast, float32, or auto (bfloat16 where the device "
+                                     "computes it natively: a CUDA GPU with bf16, a CPU with AMX or AVX512-BF16).")
     init_adapter: str = setting("", "Continue training this LoRA (a train-llm folder, or embedded: the shipped one) "
                                     "instead of starting a new one; its rank and modules are kept (peft only).")
 
@@ -47,6 +50,8 @@ class TrainLLMConfig:
             raise ConfigError(f"backend must be peft or unsloth, got {self.backend!r}")
         if self.template not in ("alpaca", "chat"):
             raise ConfigError(f"train-llm templates are alpaca or chat, got {self.template!r}")
+        if self.precision not in ("auto", "bfloat16", "float32"):
+            raise ConfigError(f"precision must be auto, bfloat16 or float32, got {self.precision!r}")
         if self.references not in ("each", "sample"):
             raise ConfigError(f"references must be each or sample, got {self.references!r}")
 

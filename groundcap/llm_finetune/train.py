@@ -204,7 +204,10 @@ def _trainer(model: Any, tokenizer: Any, train_rows: list[dict], eval_rows: list
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
+    from groundcap.llm_finetune.generators.hf import resolve_dtype
+
     on_gpu = torch.cuda.is_available() and config.device != "cpu"
+    bf16 = resolve_dtype(config.precision, "cuda" if on_gpu else "cpu") == "bfloat16"
     args = SFTConfig(
         output_dir=str(out_dir / "checkpoints"), num_train_epochs=epochs, max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.batch_size,
@@ -213,7 +216,7 @@ def _trainer(model: Any, tokenizer: Any, train_rows: list[dict], eval_rows: list
         save_steps=config.save_steps, save_total_limit=2, seed=config.seed, data_seed=config.seed,
         eval_strategy=("steps" if config.eval_steps else "epoch") if eval_rows else "no",
         eval_steps=config.eval_steps or None, max_length=config.max_length, completion_only_loss=True,
-        report_to=[], use_cpu=not on_gpu, bf16=on_gpu and torch.cuda.is_bf16_supported(),
+        report_to=[], use_cpu=not on_gpu, bf16=bf16,
         dataloader_num_workers=0, save_only_model=False,
     )
     return SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(train_rows),

@@ -1,11 +1,12 @@
 """train-llm on a tiny random Llama: a few real optimizer steps, resume, and the saved artifact."""
 
 import json
+import math
 
 import pytest
 
 from groundcap.config import TrainLLMConfig
-from groundcap.errors import GroundcapError
+from groundcap.errors import ConfigError, GroundcapError
 from groundcap.llm_finetune.prompt_templates import alpaca_text
 from groundcap.llm_finetune.adapters import read_adapter_meta
 from groundcap.llm_finetune.train import train_llm, training_rows
@@ -190,3 +191,29 @@ def test_init_adapter_must_be_an_adapter_folder(tiny_llama, sft_dir, tmp_path):
                                                           max_steps=1, device="cpu"))
     with pytest.raises(ConfigError, match="peft backend"):
         TrainLLMConfig(backend="unsloth", init_adapter="embedded")
+
+
+def test_precision_is_validated():
+    with pytest.raises(ConfigError, match="precision"):
+        TrainLLMConfig(precision="fp16")
+
+
+@pytest.mark.parametrize("precision,bf16", [("float32", False), ("bfloat16", True)])
+def test_precision_sets_the_trainers_autocast_and_trains(tiny_llama, sft_dir, tmp_path, monkeypatch, precision, bf16):
+    import groundcap.llm_finetune.train as train_mod
+
+    seen = []
+    make = train_mod._trainer
+
+    def spy(*args, **kwargs):
+        trainer = make(*args, **kwargs)
+        seen.append(trainer.args.bf16)
+        return trainer
+
+    monkeypatch.setattr(train_mod, "_trainer", spy)
+    cfg = TrainLLMConfig(base_model=str(tiny_llama), max_steps=1, batch_size=4, lora_r=2, lora_alpha=4,
+                         max_length=64, device="cpu", precision=precision)
+    meta = train_llm(sft_dir, tmp_path / "a", cfg)
+    assert seen == [bf16]
+    assert meta["train_config"]["precision"] == precision
+    assert math.isfinite(meta["metrics"]["train_loss"])
