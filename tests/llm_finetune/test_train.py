@@ -106,8 +106,6 @@ def test_train_llm_cli_exits_non_zero_without_cuda_for_unsloth(sft_dir, tmp_path
 
 
 def test_not_a_build_sft_folder(tmp_path):
-    from groundcap.errors import ConfigError
-
     with pytest.raises(ConfigError, match="build-sft"):
         train_llm(tmp_path, tmp_path / "a")
 
@@ -184,8 +182,6 @@ def test_init_adapter_continues_a_trained_lora(tiny_llama, sft_dir, tmp_path):
 
 
 def test_init_adapter_must_be_an_adapter_folder(tiny_llama, sft_dir, tmp_path):
-    from groundcap.errors import ConfigError
-
     with pytest.raises(ConfigError, match="not a LoRA adapter folder"):
         train_llm(sft_dir, tmp_path / "b", TrainLLMConfig(base_model=str(tiny_llama), init_adapter=str(tmp_path),
                                                           max_steps=1, device="cpu"))
