@@ -211,3 +211,39 @@ def test_a_special_token_ends_the_answer(tiny_llama, decoding):
         for h in hooks:
             h.remove()
     assert [c.text for c in row] == ["dog"] * 3 and not any(c.truncated for c in row)
+
+
+HEADED = ["<user> the black dog runs on the grass dog <assistant>", "<user> the black dog runs on the snow <assistant>",
+          "<user> the black dog runs a man sits in the snow with a red bus <assistant>"]
+
+
+def test_shared_head_counts_the_tokens_every_prompt_starts_with(tiny_llama):
+    tok = _gen(tiny_llama).tokenizer
+    enc = tok(HEADED, return_tensors="pt", padding=True)
+    assert decoding.shared_head(enc.input_ids, enc.attention_mask) == 5  # "<user> the black dog runs"
+    one = tok(HEADED[:1] * 2, return_tensors="pt", padding=True)
+    assert decoding.shared_head(one.input_ids, one.attention_mask) == one.input_ids.shape[1] - 1  # a tail of one
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_a_shared_head_prefilled_once_gives_the_same_rows(tiny_llama, monkeypatch, n):
+    """Prefilling the common head once for the batch, then each tail, changes no greedy or sampled row."""
+    monkeypatch.setattr(decoding, "MIN_SHARED_HEAD", 2)
+    gen = _gen(tiny_llama)
+    enc = gen.tokenizer(HEADED, return_tensors="pt", padding=True)
+    calls = []
+    real = gen.model.forward
+
+    def spy(*args, **kw):
+        calls.append(tuple(kw["input_ids"].shape))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(gen.model, "forward", spy)
+    kw = dict(n=n, max_new_tokens=8, temperature=1.3, top_p=0.95, seed=5, end_ids=[], finished=None)
+    shared = decoding.decode(gen.model, enc.input_ids, enc.attention_mask, **kw)
+    assert calls[0] == (1, 5) and calls[1] == (3, enc.input_ids.shape[1] - 5)  # the head once, then the tails
+    calls.clear()
+    whole = decoding.decode(gen.model, enc.input_ids, enc.attention_mask, share_head=False, **kw)
+    assert calls[0] == tuple(enc.input_ids.shape)
+    assert [r.ids for r in shared] == [r.ids for r in whole]
+    assert [r.logprob for r in shared] == pytest.approx([r.logprob for r in whole], abs=1e-4)

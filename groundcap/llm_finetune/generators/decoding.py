@@ -10,6 +10,9 @@ token, at a stop string or once its sentence is settled) and does less:
 
 - the prompt is prefilled once, then its key/value cache is repeated for the
   N rows (``Cache.batch_repeat_interleave``);
+- the head that every prompt of the batch starts with (the template's header
+  and instruction, about a third of a default prompt) is prefilled once for
+  the whole batch, and each prompt's own tail after it (:func:`shared_head`);
 - top-p is exact but looks at the top :data:`TOP_K_FAST` tokens first: a row
   whose nucleus fits there (nearly all of them) never sorts the vocabulary;
 - every row draws its own uniform number per step (inverse-CDF sampling), so
@@ -29,12 +32,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-__all__ = ["DecodedRow", "decode", "roomy_cache", "cache_argument", "cache_of", "TOP_K_FAST"]
+__all__ = ["DecodedRow", "decode", "shared_head", "roomy_cache", "cache_argument", "cache_of", "TOP_K_FAST",
+           "MIN_SHARED_HEAD"]
 
 #: Tokens a sampled row's nucleus is first looked for in; a wider nucleus falls back to a full sort.
 TOP_K_FAST = 256
 #: Compact the batch once this share of its rows has finished (each compaction copies the cache).
 _COMPACT_SHARE = 0.25
+#: Shortest common head (in tokens) worth a prefill of its own; shorter ones are prefilled with each prompt.
+MIN_SHARED_HEAD = 16
 
 
 @dataclass(frozen=True)
@@ -47,8 +53,8 @@ class DecodedRow:
 
 
 def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_tokens: int, temperature: float,
-           top_p: float, seed: int, end_ids: Sequence[int], finished: Callable[[list[int]], bool] | None = None
-           ) -> list[DecodedRow]:
+           top_p: float, seed: int, end_ids: Sequence[int], finished: Callable[[list[int]], bool] | None = None,
+           share_head: bool = True) -> list[DecodedRow]:
     """Decodes ``n`` rows per left-padded prompt: row ``i*n`` greedy, the rest sampled.
 
     Args:
@@ -63,6 +69,7 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
         end_ids: Tokens that end a row (not kept).
         finished: Called with a row's ids so far after each token; ``True`` ends the row there
             (a stop string came, or the sentence is settled).
+        share_head: Prefill the tokens all prompts start with once for the batch (:func:`shared_head`).
 
     Returns:
         ``prompts * n`` rows, prompt by prompt.
@@ -73,12 +80,17 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
     prompts, _ = input_ids.shape
     rows = prompts * n
     gen = torch.Generator(device=device).manual_seed(seed)
-    positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
     cache_arg = cache_argument(model)
-    roomy = roomy_cache(max_new_tokens)
     with torch.inference_mode():
-        out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
-                    logits_to_keep=1, **({cache_arg: roomy} if roomy is not None else {}))
+        head = shared_head(input_ids, attention_mask) if share_head and prompts > 1 else 0
+        if head >= MIN_SHARED_HEAD:
+            out, attention_mask = _prefill_with_head(model, input_ids, attention_mask, head, max_new_tokens, cache_arg)
+            positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        else:
+            positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+            roomy = roomy_cache(max_new_tokens)
+            out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
+                        logits_to_keep=1, **({cache_arg: roomy} if roomy is not None else {}))
         cache = cache_of(out)
         logits = out.logits[:, -1].float()
         if n > 1:
@@ -127,6 +139,67 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
             next_pos = next_pos + 1
     return [DecodedRow(tuple(tokens[r]), sum(logps[r]) / len(logps[r]) if logps[r] else None, truncated[r])
             for r in range(rows)]
+
+
+def shared_head(input_ids: Any, attention_mask: Any) -> int:
+    """Tokens that every left-padded prompt starts with, leaving each prompt at least one of its own.
+
+    Example:
+        >>> import torch
+        >>> ids = torch.tensor([[0, 5, 6, 7], [5, 6, 8, 9]])
+        >>> shared_head(ids, torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]]))
+        2
+    """
+    lengths = attention_mask.long().sum(-1)
+    shortest = int(lengths.min())
+    if shortest < 2:
+        return 0
+    width = input_ids.shape[1]
+    starts = (width - lengths).tolist()
+    heads = [input_ids[b, s:s + shortest - 1] for b, s in enumerate(starts)]  # each prompt's first tokens
+    agree = heads[0] == heads[0]
+    for other in heads[1:]:
+        agree &= other == heads[0]
+    return int(agree.long().cumprod(0).sum())
+
+
+def _prefill_with_head(model: Any, input_ids: Any, attention_mask: Any, head: int, max_new_tokens: int,
+                       cache_arg: str) -> tuple[Any, Any]:
+    """Prefills the ``head`` tokens all prompts share once, then every prompt's tail against that cache.
+
+    The tails are left-padded after the head (``head | pad | tail``), so the
+    mask keeps the batch's width and the positions count only real tokens:
+    each row sees the keys and positions of its unshared prefill.
+
+    Returns:
+        The tails' forward output (logits of each prompt's last token, the
+        batch's cache) and the attention mask of the new layout.
+    """
+    import torch
+
+    prompts, width = input_ids.shape
+    lengths = attention_mask.long().sum(-1)
+    starts = (width - lengths).tolist()
+    tail_width = width - head  # the longest prompt's tail; shorter tails are padded on the left
+    roomy = roomy_cache(tail_width + max_new_tokens)
+    first = starts[0]
+    head_ids = input_ids[:1, first:first + head]
+    out = model(input_ids=head_ids, attention_mask=torch.ones_like(head_ids),
+                position_ids=torch.arange(head, device=input_ids.device)[None], use_cache=True, logits_to_keep=1,
+                **({cache_arg: roomy} if roomy is not None else {}))
+    cache = cache_of(out)
+    cache.batch_repeat_interleave(prompts)
+    tails = input_ids.new_full((prompts, tail_width), int(input_ids[0, 0]))
+    tail_mask = attention_mask.new_zeros((prompts, tail_width))
+    for b, s in enumerate(starts):
+        own = width - s - head
+        tails[b, tail_width - own:] = input_ids[b, s + head:]
+        tail_mask[b, tail_width - own:] = 1
+    mask = torch.cat([attention_mask.new_ones((prompts, head)), tail_mask], dim=1)
+    positions = (mask.long().cumsum(-1) - 1)[:, head:]
+    out = model(input_ids=tails, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+                **{cache_arg: cache})
+    return out, mask
 
 
 def roomy_cache(headroom: int) -> Any:
