@@ -240,7 +240,7 @@ def test_a_shared_head_prefilled_once_gives_the_same_rows(tiny_llama, monkeypatc
 
     monkeypatch.setattr(gen.model, "forward", spy)
     kw = dict(n=n, max_new_tokens=8, temperature=1.3, top_p=0.95, seed=5, end_ids=[], finished=None)
-    shared = decoding.decode(gen.model, enc.input_ids, enc.attention_mask, **kw)
+    shared = decoding.decode(gen.model, enc.input_ids, enc.attention_mask, share_head=True, **kw)
     assert calls[0] == (1, 5) and calls[1] == (3, enc.input_ids.shape[1] - 5)  # the head once, then the tails
     calls.clear()
     whole = decoding.decode(gen.model, enc.input_ids, enc.attention_mask, share_head=False, **kw)

@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-__all__ = ["DecodedRow", "decode", "shared_head", "roomy_cache", "cache_argument", "cache_of", "TOP_K_FAST",
+__all__ = ["DecodedRow", "decode", "shared_head", "positions_of", "roomy_cache", "cache_argument", "cache_of", "TOP_K_FAST",
            "MIN_SHARED_HEAD"]
 
 #: Tokens a sampled row's nucleus is first looked for in; a wider nucleus falls back to a full sort.
@@ -54,7 +54,7 @@ class DecodedRow:
 
 def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_tokens: int, temperature: float,
            top_p: float, seed: int, end_ids: Sequence[int], finished: Callable[[list[int]], bool] | None = None,
-           share_head: bool = True) -> list[DecodedRow]:
+           share_head: bool = False) -> list[DecodedRow]:
     """Decodes ``n`` rows per left-padded prompt: row ``i*n`` greedy, the rest sampled.
 
     Args:
@@ -85,12 +85,11 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
         head = shared_head(input_ids, attention_mask) if share_head and prompts > 1 else 0
         if head >= MIN_SHARED_HEAD:
             out, attention_mask = _prefill_with_head(model, input_ids, attention_mask, head, max_new_tokens, cache_arg)
-            positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         else:
-            positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
             roomy = roomy_cache(max_new_tokens)
-            out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
-                        logits_to_keep=1, **({cache_arg: roomy} if roomy is not None else {}))
+            out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions_of(attention_mask),
+                        use_cache=True, logits_to_keep=1, **({cache_arg: roomy} if roomy is not None else {}))
+        positions = positions_of(attention_mask)
         cache = cache_of(out)
         logits = out.logits[:, -1].float()
         if n > 1:
@@ -156,11 +155,16 @@ def shared_head(input_ids: Any, attention_mask: Any) -> int:
         return 0
     width = input_ids.shape[1]
     starts = (width - lengths).tolist()
-    heads = [input_ids[b, s:s + shortest - 1] for b, s in enumerate(starts)]  # each prompt's first tokens
-    agree = heads[0] == heads[0]
-    for other in heads[1:]:
-        agree &= other == heads[0]
+    import torch
+
+    heads = torch.stack([input_ids[b, s:s + shortest - 1] for b, s in enumerate(starts)])  # first tokens
+    agree = (heads == heads[0]).all(0)
     return int(agree.long().cumprod(0).sum())
+
+
+def positions_of(attention_mask: Any) -> Any:
+    """Position ids that count only a row's real tokens (padding, left or within, takes its neighbour's)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
 def _prefill_with_head(model: Any, input_ids: Any, attention_mask: Any, head: int, max_new_tokens: int,
@@ -196,8 +200,8 @@ def _prefill_with_head(model: Any, input_ids: Any, attention_mask: Any, head: in
         tails[b, tail_width - own:] = input_ids[b, s + head:]
         tail_mask[b, tail_width - own:] = 1
     mask = torch.cat([attention_mask.new_ones((prompts, head)), tail_mask], dim=1)
-    positions = (mask.long().cumsum(-1) - 1)[:, head:]
-    out = model(input_ids=tails, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+    out = model(input_ids=tails, attention_mask=mask, position_ids=positions_of(mask)[:, head:], use_cache=True,
+                logits_to_keep=1,
                 **{cache_arg: cache})
     return out, mask
 

@@ -240,11 +240,11 @@ class HFGenerator(Generator):
         which for five samples was about 40% of a ``generate`` call.
         """
         ids, mask = enc.input_ids, enc.attention_mask
-        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        from groundcap.llm_finetune.generators.decoding import cache_argument, cache_of, positions_of
+
+        positions = positions_of(mask)
         out = self.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1],
                          use_cache=True)
-        from groundcap.llm_finetune.generators.decoding import cache_argument, cache_of
-
         name, cache = cache_argument(self.model), cache_of(out)
         if not hasattr(cache, "batch_repeat_interleave"):  # a cache type that can't be repeated: prefill n times
             return None
