@@ -60,8 +60,8 @@ class Captioner:
         self.extractor = FactsExtractor(self.config.facts)
         self.prompter = Prompter(self.config.prompt, extract=self.extractor.extract, seed=self.config.generate.seed)
         self.generator = generator or create_generator(self.config.generate)
-        self.ranker = Ranker(self.config.rerank, self.config.facts.spatial)
         self.retriever = Retriever.from_config(self.config.retrieve)
+        self.ranker = Ranker(self.config.rerank, self.config.facts.spatial, corpus=self.retriever.corpus)
         self.timer = StageTimer()
 
     @property
@@ -136,7 +136,8 @@ class Captioner:
         """The prompt and the N candidates of each image (the generation step, alone).
 
         ``neighbours`` (from :meth:`retrieve`, one tuple per image) put the
-        captions of similar photos into each prompt.
+        captions of similar photos into each prompt: the first
+        ``retrieve.neighbours`` of them; the proposal keeps them all for the ranking.
 
         A failing generator call does not raise: each image gets one ``error``
         candidate saying why, which :func:`choose` turns into an ``error`` result.
@@ -144,7 +145,8 @@ class Captioner:
         timer = timer if timer is not None else StageTimer()
         near = [tuple(n) for n in neighbours] if neighbours is not None else [() for _ in facts]
         with timer.stage("prompt", self.timer):
-            prompts = self.prompter.render_many(facts, priors, near)
+            shown = self.config.retrieve.neighbours
+            prompts = self.prompter.render_many(facts, priors, [n[:shown] for n in near])
         with timer.stage("generate", self.timer):
             try:
                 candidates = self.generator.generate(prompts, self.config.generate.n, facts=list(facts))
@@ -165,7 +167,19 @@ class Captioner:
                                   models=self.models, also=(self.timer,))
 
     def rerank(self, results: Sequence[CaptionResult], arrays: Sequence[np.ndarray | None]) -> list[CaptionResult]:
-        """Ranks already generated candidates again with this captioner's ranker (see :meth:`Ranker.rerank`)."""
+        """Ranks already generated candidates again with this captioner's ranker (see :meth:`Ranker.rerank`).
+
+        A result saved with fewer neighbours than this captioner retrieves
+        (an older run's, or one with a smaller ``rank_neighbours``) gets them
+        retrieved again from its image, so the ranking sees what a fresh run's would.
+        """
+        results = list(results)
+        if self.retriever.enabled:
+            again = [i for i, (r, a) in enumerate(zip(results, arrays))
+                     if a is not None and len(r.neighbours) < self.retriever.k]
+            found = self.retriever.neighbours([arrays[i] for i in again])
+            for i, near in zip(again, found):
+                results[i] = dataclasses.replace(results[i], neighbours=near)
         return [self.ranker.rerank(r, array) for r, array in zip(results, arrays)]
 
 

@@ -71,7 +71,7 @@ def test_default_ranking_puts_a_grounded_caption_over_a_confident_invention(bus_
     result = Captioner(template_config(), generator=gen).caption(bus_path)
     assert result.caption == "People standing by a blue bus."
     best, invented = result.candidates
-    assert set(best.scores) == {"grounding", "clip", "consensus"} and best.scores["grounding"] == 1.0
+    assert set(best.scores) == {"grounding", "clip", "cider"} and best.scores["grounding"] == 1.0
     assert invented.scores["grounding"] < 0 and invented.logprob > best.logprob  # the invention was more confident
     assert {(c.kind, c.verdict) for c in invented.claims} >= {("object", "contradicted")}
     assert all(c.verdict == "supported" for c in best.claims if c.kind == "object")
@@ -210,6 +210,28 @@ def test_retrieved_captions_reach_the_prompt_the_ranking_and_the_result(bus_path
     assert CaptionResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
 
 
+def test_the_prompt_shows_the_first_neighbours_and_the_ranking_compares_with_all(bus_path):
+    from groundcap.config import RetrieveConfig
+    from groundcap.data.images import load_image
+
+    gen = Scripted([Completion("People standing by a bus.", -1.0, greedy=True),
+                    Completion("A red bus stops on a city street.", -1.0)])
+    config = dataclasses.replace(template_config(), rerank=RerankConfig(("cider",), (1.0,)),
+                                 retrieve=RetrieveConfig(neighbours=1, rank_neighbours=2))
+    assert Retriever.from_config(dataclasses.replace(config.retrieve, datastore="none")).k == 2
+    captioner = Captioner(config, generator=gen)
+    captioner.retriever = Retriever(store := NearStore(), 2)
+    result = captioner.caption(bus_path)
+    assert "- A red bus stops on a city street." in gen.prompts[0].messages[-1][1]
+    assert "people wait by a bus" not in gen.prompts[0].messages[-1][1].lower()  # only the first is shown
+    assert [n.key for n in result.neighbours] == ["a.jpg", "b.jpg"]
+    assert result.caption == "A red bus stops on a city street." and "cider" in result.candidates[0].scores
+    # a result saved with fewer neighbours than the ranking wants gets them retrieved again
+    again = captioner.rerank([dataclasses.replace(result, neighbours=result.neighbours[:1])],
+                             [load_image(bus_path)[0]])[0]
+    assert [n.key for n in again.neighbours] == ["a.jpg", "b.jpg"] and len(store.calls) == 2
+
+
 def test_no_datastore_means_no_retrieval(bus_path):
     from groundcap.config import RetrieveConfig
 
@@ -224,8 +246,10 @@ def test_the_shipped_datastore_finds_neighbours_for_a_real_photo(bus_path):
 
     config = dataclasses.replace(template_config(), retrieve=RetrieveConfig(datastore="embedded", neighbours=4))
     result = Captioner(config).caption(bus_path)
-    assert len(result.neighbours) == 4 and len({n.key for n in result.neighbours}) == 4
+    ranked = config.retrieve.rank_neighbours  # retrieved for the ranking; the prompt shows the first 4
+    assert len(result.neighbours) == ranked > 4 and len({n.key for n in result.neighbours}) == ranked
     sims = [n.similarity for n in result.neighbours]
     assert sims == sorted(sims, reverse=True) and 0 < sims[-1] < 1
     assert result.prompt.count("\n- ") >= 4 and "Captions of similar photos" in result.prompt
+    assert result.prompt.split("Captions of similar photos")[1].count("\n- ") == 4
     assert any("bus" in c.lower() for n in result.neighbours for c in n.captions)  # a street scene finds buses

@@ -88,12 +88,13 @@ class GenerateConfig:
 
 @dataclass(frozen=True)
 class RerankConfig:
-    scorers: tuple[str, ...] = setting(("grounding", "clip", "consensus"),
-                                  "Scorers that rank candidates (comma separated): grounding, clip, consensus, logprob.")
-    weights: tuple[float, ...] = setting((0.3, 0.1, 2.0), "Weight of each scorer in the combined score. The default "
-                                    "(tuned on Flickr8k-224 dev): the grounding check, a score in [-1, 1], mostly decides; "
-                                    "among candidates it rates alike, agreement with the other candidates and the "
-                                    "retrieved captions (consensus, in [0, 1]) chooses, and CLIP breaks near-ties.")
+    scorers: tuple[str, ...] = setting(("grounding", "clip", "cider"),
+                                  "Scorers that rank candidates (comma separated): grounding, clip, cider, consensus, "
+                                  "logprob.")
+    weights: tuple[float, ...] = setting((0.3, 0.1, 1.0), "Weight of each scorer in the combined score. The default "
+                                    "(tuned on half of Flickr8k-224 dev): CIDEr-D against the captions of the "
+                                    "retrieved photos (cider, about 0 to 3) chooses, the grounding check (in [-1, 1]) "
+                                    "keeps out what the facts contradict, and CLIP breaks near-ties.")
     clip_model: str = setting(IMAGE_TEXT.model,
                          "Image-text model of the clip scorer: embedded (offline: EfficientNet-Lite3 + "
                          "MiniLM with trained heads), or an open_clip architecture such as ViT-B-32.")
@@ -120,13 +121,22 @@ class RetrieveConfig:
     datastore: str = setting("embedded", "Caption datastore whose nearest photos' captions join the prompt and the "
                                     "ranking: embedded (Flickr8k-224 train, shipped), none, or a `groundcap "
                                     "datastore build` folder.")
-    neighbours: int = setting(5, "Nearest datastore photos retrieved per image.")
+    neighbours: int = setting(5, "Nearest datastore photos whose captions the prompt shows.")
+    rank_neighbours: int = setting(15, "Nearest datastore photos whose captions the ranking compares candidates "
+                                       "with (cider and consensus scorers); at least `neighbours` are retrieved.")
 
     def __post_init__(self) -> None:
         if not self.datastore:
             raise ConfigError("datastore must be embedded, none or a folder")
         if not 1 <= self.neighbours <= 100:
             raise ConfigError(f"neighbours must be between 1 and 100, got {self.neighbours}")
+        if not 1 <= self.rank_neighbours <= 100:
+            raise ConfigError(f"rank_neighbours must be between 1 and 100, got {self.rank_neighbours}")
+
+    @property
+    def retrieved(self) -> int:
+        """Photos retrieved per image: enough for the prompt and the ranking."""
+        return max(self.neighbours, self.rank_neighbours)
 
 
 @dataclass(frozen=True)

@@ -39,10 +39,15 @@ class Retriever:
         """The retriever a :class:`~groundcap.config.RetrieveConfig` names (``datastore="none"``: none)."""
         config = config or RetrieveConfig()
         if config.datastore == "none":
-            return cls(None, config.neighbours)
+            return cls(None, config.retrieved)
         from groundcap.datastore import open_datastore, resolve_datastore
 
-        return cls(open_datastore(resolve_datastore(config.datastore)), config.neighbours)
+        return cls(open_datastore(resolve_datastore(config.datastore)), config.retrieved)
+
+    @property
+    def corpus(self) -> Sequence[tuple[str, ...]]:
+        """The datastore's captions, one tuple per photo (the cider scorer's idf); empty without a datastore."""
+        return getattr(self.datastore, "captions", ()) if self.datastore is not None else ()
 
     @property
     def enabled(self) -> bool:

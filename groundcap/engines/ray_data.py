@@ -276,9 +276,12 @@ class RerankActor(_Stage):
     """
 
     def __init__(self, config: RunConfig) -> None:
+        from groundcap.datastore.retriever import Retriever
         from groundcap.rerank.ranker import Ranker
 
-        self.ranker = Ranker(config.rerank, config.facts.spatial)
+        # The cider scorer weighs n-grams by the datastore's captions; open it only when that scorer ranks.
+        corpus = Retriever.from_config(config.retrieve).corpus if "cider" in config.rerank.scorers else ()
+        self.ranker = Ranker(config.rerank, config.facts.spatial, corpus=corpus)
 
     def group(self, row: dict[str, Any]) -> dict[str, Any]:
         group = [_prepared(d) for d in json.loads(row["inputs"])]

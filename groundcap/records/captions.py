@@ -140,8 +140,9 @@ class CaptionResult:
         models: Which models ran, by role.
         timings: Seconds per stage.
         detail: What went wrong, when something did.
-        neighbours: The caption datastore's photos nearest this image, whose
-            captions the prompt showed and the ranking compared with.
+        neighbours: The caption datastore's photos nearest this image, nearest
+            first: the prompt showed the first few (``retrieve.neighbours``), the
+            ranking compared the candidates with all of them.
     """
 
     caption: str
@@ -190,8 +191,8 @@ class Proposal:
         prompt: The prompt text the generator saw.
         candidates: The generator's candidates, unranked; a failed generator
             call leaves one ``error`` candidate saying why.
-        neighbours: The datastore photos whose captions the prompt showed,
-            which the ranking compares the candidates with.
+        neighbours: The datastore photos retrieved for the image, nearest first:
+            the prompt showed the first few, the ranking compares the candidates with all.
     """
 
     prompt: str

@@ -33,12 +33,13 @@ class Ranker:
         config: Which scorers, their weights, and the image-text model of the clip scorer.
         spatial: The facts' spatial thresholds, which the grounding check judges relations by.
         scorers: Already built scorers to use instead of ``config.scorers`` (weights still from ``config``).
+        corpus: The caption datastore's captions, one group per photo (the cider scorer's idf).
     """
 
     def __init__(self, config: RerankConfig | None = None, spatial: SpatialConfig | None = None, *,
-                 scorers: Sequence[Scorer] | None = None) -> None:
+                 scorers: Sequence[Scorer] | None = None, corpus: Sequence[Sequence[str]] = ()) -> None:
         self.config = config or RerankConfig()
-        self.scorers = list(scorers) if scorers is not None else create_scorers(self.config, spatial)
+        self.scorers = list(scorers) if scorers is not None else create_scorers(self.config, spatial, corpus)
         self.weights = tuple(self.config.weights)
 
     def choose(self, candidates: Sequence[Candidate], image: np.ndarray | None, facts: Facts,
