@@ -15,8 +15,8 @@ The setting users are in: a few captioned photos and many without captions. On F
    5 human captions each), which neither the writer nor any model saw.
 
 The sets: A alone (the control), A plus B captioned by the template, the first (greedy) candidate, the
-run's ranking, the same candidates ranked again by today's default (consensus), A's retrieval-only consensus
-caption (no LLM) and a few variants (levers), A plus B's human captions (the ceiling), and B alone with
+run's ranking (the default: CIDEr-D against the captions of the nearest A photos), the same candidates ranked
+again by the previous default (n-gram consensus), A's retrieval-only consensus caption (no LLM) and a few variants (levers), A plus B's human captions (the ceiling), and B alone with
 each kind of caption. The table gives mean ± sd over the seeds; the claims (A+B vs A, gap closed) get
 paired bootstrap 95 % intervals over the dev photos, from the hits averaged over the seeds.
 
@@ -147,14 +147,13 @@ def caption_sets(run_dir: Path, b_items: list, clip_quantile: float, candidates:
 
 def ranked_again_and_retrieved(b_items: list, candidates: dict[str, str], datastore: Path, k: int = 10
                                ) -> tuple[list, list]:
-    """B's captions chosen by today's default ranking from the run's saved candidates, and B's retrieval-only captions.
+    """B's captions chosen by the previous default ranking from the run's saved candidates, and B's retrieval-only captions.
 
-    The first list ranks each photo's saved candidates by the default :class:`~groundcap.config.RerankConfig`
-    weights, with consensus computed against the captions of its 5 nearest photos in A's datastore (the ones
-    the writer saw) and the grounding and CLIP scores the run saved. The second is the consensus caption of the
-    ``k`` nearest A photos (Devlin et al. 2015): captions copied from A, no LLM.
+    The first list ranks each photo's saved candidates as the default did until 2026-12-07 (grounding 0.3,
+    CLIP 0.1, n-gram consensus 2.0), with consensus computed against the captions of its 5 nearest photos in
+    A's datastore (the ones the writer saw) and the grounding and CLIP scores the run saved. The second is the
+    consensus caption of the ``k`` nearest A photos (Devlin et al. 2015): captions copied from A, no LLM.
     """
-    from groundcap.config import RerankConfig
     from groundcap.datastore.baselines import retrieval_predictions
     from groundcap.datastore.store import open_datastore
     from groundcap.records import Candidate
@@ -162,8 +161,7 @@ def ranked_again_and_retrieved(b_items: list, candidates: dict[str, str], datast
 
     retrieved, neighbours, _, _ = retrieval_predictions(b_items, open_datastore(datastore), baseline="consensus",
                                                         k=k, exclude_self=False)
-    defaults = RerankConfig()
-    weights = dict(zip(defaults.scorers, defaults.weights))
+    weights = {"grounding": 0.3, "clip": 0.1, "consensus": 2.0}
     scorer = ConsensusScorer()
     ranked, copied = [], []
     for it in b_items:
@@ -406,6 +404,7 @@ def write_report(out: Path, results: dict, quality: dict, info: dict, times: dic
                             [gen[k], base[k], ceiling[k]])
             claims[f"{name} | {k}"] = {"vs A human only": d, "gap closed": gap}
     for a, b in (("A + B reranked", "A + B first"), ("A + B reranked", "A + B template"),
+                 ("A + B reranked", "A + B consensus"),
                  ("A + B consensus", "A + B first"), ("A + B consensus", "A + B retrieval")):
         for k in ("i2t_R@5", "t2i_R@5"):
             claims[f"{a} vs {b} | {k}"] = {"difference": bootstrap(lambda x, y: 100 * (x.mean() - y.mean()),

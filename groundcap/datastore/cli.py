@@ -70,7 +70,7 @@ def add_datastore_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     e.add_argument("--limit", type=int, default=None, help="Score a seeded random sample of this many photos.")
     e.add_argument("--sample-seed", type=int, default=0, help="Seed for --limit.")
     e.add_argument("--baseline", action="append", choices=sorted(BASELINES), default=None,
-                   help="Which baseline (repeat for several; default: both).")
+                   help="Which baseline (repeat for several; default: nearest and consensus).")
     e.add_argument("-k", type=int, default=DEFAULT_K, help=f"Neighbours retrieved (default {DEFAULT_K}).")
     e.add_argument("--no-meteor", action="store_true", help="Skip METEOR (it starts a Java process).")
     e.add_argument("--out", metavar="FILE.json", default=None,
@@ -158,8 +158,8 @@ def run_eval(args: argparse.Namespace) -> int:
             return 1
         scores = score_items(items, preds, meteor=not args.no_meteor)
         scores["seconds_per_image"] = per_image
-        name = f"{baseline} (k={args.k}, {store.embedding_name})" if baseline == "consensus" else \
-            f"nearest ({store.embedding_name})"
+        name = f"nearest ({store.embedding_name})" if baseline == "nearest" else \
+            f"{baseline} (k={args.k}, {store.embedding_name})"
         rows[name] = scores
         saved[baseline] = {"scores": {k: v for k, v in scores.items() if not isinstance(v, dict)},
                            "predictions": preds,

@@ -45,3 +45,20 @@ def test_a_single_neighbour_compares_its_own_captions():
 def test_no_neighbours_is_a_clear_error(fn):
     with pytest.raises(ValueError, match="no neighbours"):
         fn([])
+
+
+def test_the_cider_agreement_weighs_the_rare_words_the_photos_share():
+    from groundcap.datastore.baselines import memoised_agreement
+    from groundcap.text.cider import CiderCorpus
+
+    # Two photos share the corpus' commonest phrase; three share "skateboard", which the idf makes count.
+    corpus = CiderCorpus([(f"a man is standing on the {w} .",) for w in ("beach", "grass", "street", "sand", "road",
+                                                                         "hill", "bridge", "dock")]
+                         + [("a boy on a skateboard .",)])
+    near = [_n("a", 0.9, "a man is standing on the street ."), _n("b", 0.85, "a man is standing on the grass ."),
+            _n("c", 0.8, "a boy rides a skateboard ."), _n("d", 0.75, "a skateboarder on a skateboard ."),
+            _n("e", 0.7, "a boy on a skateboard .")]
+    cider = memoised_agreement(corpus)
+    assert cider("a b c", "x y") == cider("x y", "a b c") == 0.0
+    assert consensus_caption(near) == "a man is standing on the street ."  # n-gram F1: the filler wins
+    assert consensus_caption(near, cider) == "a boy on a skateboard ."

@@ -30,6 +30,7 @@ def test_build_search_eval(tiny_set, tmp_path, capsys, monkeypatch):
                  "--no-meteor", "--out", str(scores)]) == 0
     printed = capsys.readouterr()
     assert "| nearest (efficientnet-lite3) |" in printed.out and "consensus (k=2" in printed.out
+    assert "cider" not in printed.out  # nearest and consensus unless asked
     assert "nearest captions" in printed.err  # the progress bar
     saved = json.loads(scores.read_text())
     nearest = saved["baselines"]["nearest"]
