@@ -82,7 +82,7 @@ class CiderCorpus:
 
     Args:
         documents: One group of captions per photo (a photo's captions are
-            one document, as in CIDEr). An empty corpus weighs every n-gram alike.
+            one document, as in CIDEr). An empty (or one-photo) corpus weighs every n-gram alike.
 
     Scores are pycocoevalcap's per-image CIDEr-D (x10, before the x100 of
     reported tables): a caption that repeats a typical reference scores about 1-3.
@@ -95,10 +95,11 @@ class CiderCorpus:
             count += 1
             df.update({g for c in captions for g in _ngrams(cider_words(c))})
         self.documents = count
-        log_n = math.log(max(count, 1))
         # pycocoevalcap: weight = log(N) - log(max(1, df)); an n-gram the corpus never saw gets log(N).
-        self._idf = {g: log_n - math.log(max(1.0, float(d))) for g, d in df.items()}
-        self._default = log_n if count > 1 else 1.0
+        # One document would weigh all its n-grams 0: below two, every n-gram weighs 1.
+        log_n = math.log(count) if count > 1 else 1.0
+        self._idf = {g: log_n - math.log(max(1.0, float(d))) for g, d in df.items()} if count > 1 else {}
+        self._default = log_n
         self._cache: dict[str, _Vector] = {}
 
     def __len__(self) -> int:

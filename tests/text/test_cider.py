@@ -48,3 +48,5 @@ def test_an_empty_corpus_weighs_every_ngram_alike():
     flat = CiderCorpus([])
     assert flat.score("a dog in the snow", ["a dog in the snow"]) == pytest.approx(10.0)
     assert 0 < flat.score("a dog in snow", ["a dog in the snow"]) < 10.0
+    one = CiderCorpus([("a dog in the snow .",)])  # one photo: its n-grams must not all weigh 0
+    assert one.score("a dog in the snow", ["a dog in the snow"]) == pytest.approx(10.0)
