@@ -54,8 +54,8 @@ class GenerateConfig:
                             "float32, bfloat16 or float16.")
     decoding: str = setting("lean", "hf decoding loop: lean (one prefill per prompt, exact top-p without a vocabulary "
                                "sort, finished rows leave the batch) or generate (transformers' model.generate).")
-    share_head: bool = setting(False, "hf lean loop: prefill the prompt start that all prompts of a batch share once "
-                                  "(1.10x at N=5 on 16 photos; off until its bfloat16 captions are measured).")
+    share_head: bool = setting(True, "hf lean loop: prefill the prompt start that all prompts of a batch share once "
+                                 "(1.10x at N=5 on 16 photos; the same rows in float32, captions as good in bfloat16).")
     trust_remote_code: bool = setting(False, "Allow a hub model to run its own code (off unless you trust it).")
     base_url: str = setting("https://api.openai.com/v1", "OpenAI-compatible endpoint for the openai generator.")
     api_key_env: str = setting("OPENAI_API_KEY", "Environment variable (or .env entry) holding the API key.")

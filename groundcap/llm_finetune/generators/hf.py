@@ -209,7 +209,8 @@ class HFGenerator(Generator):
             self.config.model, adapter=str(self.adapter) if self.adapter else None, device=self.config.device,
             trust_remote_code=self.config.trust_remote_code, dtype=self.config.dtype, merge=True)
         #: Lean loop: prefill the head all prompts of a batch share once (:func:`.decoding.shared_head`),
-        #: ``GenerateConfig.share_head``. Float32 rows are the same; in bfloat16 4 of 16 greedy captions changed.
+        #: ``GenerateConfig.share_head``. Float32 rows are the same; bfloat16 ones differ in rounding, not quality
+        #: (mini test, 3 seeds: CIDEr-D +2.6 [-2.6, +8.4], ROUGE-L +0.2 [-1.0, +1.5] against unshared).
         self.share_head = self.config.share_head
 
     @property
