@@ -47,7 +47,7 @@ class Retriever:
     @property
     def corpus(self) -> Sequence[tuple[str, ...]]:
         """The datastore's captions, one tuple per photo (the cider scorer's idf); empty without a datastore."""
-        return getattr(self.datastore, "captions", ()) if self.datastore is not None else ()
+        return getattr(self.datastore, "captions", ())
 
     @property
     def enabled(self) -> bool:
