@@ -56,6 +56,8 @@ class GenerateConfig:
                                "sort, finished rows leave the batch) or generate (transformers' model.generate).")
     share_head: bool = setting(True, "hf lean loop: prefill the prompt start that all prompts of a batch share once "
                                  "(1.10x at N=5 on 16 photos; the same rows in float32, captions as good in bfloat16).")
+    share_prompt: bool = setting(True, "hf lean loop, Llama models: decode a prompt's n rows against one copy of its "
+                                   "keys and values instead of n copies (the same rows; less memory read per step).")
     trust_remote_code: bool = setting(False, "Allow a hub model to run its own code (off unless you trust it).")
     base_url: str = setting("https://api.openai.com/v1", "OpenAI-compatible endpoint for the openai generator.")
     api_key_env: str = setting("OPENAI_API_KEY", "Environment variable (or .env entry) holding the API key.")
@@ -167,12 +169,17 @@ class OutputConfig:
     ray_address: str = setting("", "Ray cluster to join (ray://host:10001 or auto); empty starts a local Ray.")
     ray_actors: int = setting(1, "Ray: actors per stage (detector, generator, scorer).")
     ray_gpus: float = setting(0.0, "Ray: GPUs given to each generator actor (0 on CPU; 1 for vLLM or a CUDA model).")
+    heap_mmap_mb: float = setting(1.0, "Linux (glibc): blocks of at least this many MB are mapped from the OS and "
+                                       "given back when freed, so a long run's resident memory stays flat; 0 keeps "
+                                       "glibc's adaptive threshold (local engine and Ray actors).")
 
     def __post_init__(self) -> None:
         # The format names are checked against the writer registry (data/writers) when the run starts:
         # the registry sits above this module.
         if self.shard_size < 1:
             raise ConfigError("shard_size must be at least 1")
+        if not 0.0 <= self.heap_mmap_mb <= 32.0:
+            raise ConfigError(f"heap_mmap_mb must be between 0 and 32, got {self.heap_mmap_mb}")
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,10 @@ class LocalEngine:
     name = "local"
 
     def __init__(self, config: RunConfig, captioner: Any = None) -> None:
+        from groundcap.engines.heap import map_large_blocks
+
         self.config = config
+        map_large_blocks(config.output.heap_mmap_mb)  # before the models' buffers exist (engines/heap.py)
         if captioner is None:
             from groundcap.pipeline import Captioner
 

@@ -243,8 +243,10 @@ class GenerateActor(_Stage):
     """
 
     def __init__(self, config: RunConfig) -> None:
+        from groundcap.engines.heap import map_large_blocks
         from groundcap.pipeline import Captioner
 
+        map_large_blocks(config.output.heap_mmap_mb)  # the actor's own process
         self.captioner = Captioner(dataclasses.replace(
             config, rerank=dataclasses.replace(config.rerank, scorers=(), weights=())))
 
