@@ -247,3 +247,50 @@ def test_a_shared_head_prefilled_once_gives_the_same_rows(tiny_llama, monkeypatc
     assert calls[0] == tuple(enc.input_ids.shape)
     assert [r.ids for r in shared] == [r.ids for r in whole]
     assert [r.logprob for r in shared] == pytest.approx([r.logprob for r in whole], abs=1e-4)
+
+
+def _gqa_llama():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=97, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    return LlamaForCausalLM(cfg).eval()
+
+
+@pytest.mark.parametrize("share_head", [False, True])
+def test_rows_decoded_on_one_copy_of_the_prompt_are_the_repeated_caches_rows(share_head):
+    """Float32, grouped-query heads, left padding, rows ending at different steps (so the batch shrinks)."""
+    model = _gqa_llama()
+    ids = torch.randint(3, 97, (3, 12), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones_like(ids)
+    mask[0, :5] = 0
+    mask[1, :2] = 0
+    kw = dict(n=4, max_new_tokens=10, temperature=1.0, top_p=0.9, seed=0, end_ids=[2],
+              finished=lambda t: t[-1] % 4 == 0, share_head=share_head)
+    shared = decoding.decode(model, ids, mask, share_prompt=True, **kw)
+    repeated = decoding.decode(model, ids, mask, share_prompt=False, **kw)
+    assert [r.ids for r in shared] == [r.ids for r in repeated]
+    assert len({len(r.ids) for r in shared}) > 2  # rows did leave the batch at different steps
+    assert [r.logprob for r in shared] == pytest.approx([r.logprob for r in repeated], abs=1e-5)
+    assert model.config._attn_implementation == "sdpa"  # switched back after the loop
+
+
+def test_the_shared_prompt_is_read_once_not_repeated(monkeypatch):
+    from groundcap.llm_finetune.generators import shared_prefix
+
+    model = _gqa_llama()
+    ids = torch.randint(3, 97, (2, 8), generator=torch.Generator().manual_seed(2))
+    repeats = []
+    real = shared_prefix.SharedPrefixCache.from_prefill
+    monkeypatch.setattr(shared_prefix.SharedPrefixCache, "from_prefill",
+                        classmethod(lambda cls, *a, **k: repeats.append(a[0]) or real(*a, **k)))
+    decoding.decode(model, ids, torch.ones_like(ids), n=5, max_new_tokens=4, temperature=1.0, top_p=1.0, seed=0,
+                    end_ids=[2])
+    assert len(repeats) == 1 and all(layer.keys.shape[0] == 2 for layer in repeats[0].layers)  # 2 prompts, not 10
+    assert shared_prefix.supports(model)
+    model.config.model_type = "gemma"  # soft-capped attention: not covered, the repeated cache is used
+    assert not shared_prefix.supports(model)
+    with pytest.raises(RuntimeError, match="only inside"):
+        shared_prefix.shared_prefix_attention(model.model.layers[0].self_attn, torch.zeros(1, 4, 1, 16), None, None,
+                                              None)

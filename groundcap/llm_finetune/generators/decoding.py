@@ -29,8 +29,11 @@ random numbers are consumed differently); row 0 is the same greedy decode.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
+
+from groundcap.llm_finetune.generators import shared_prefix
 
 __all__ = ["DecodedRow", "decode", "shared_head", "positions_of", "roomy_cache", "cache_argument", "cache_of", "TOP_K_FAST",
            "MIN_SHARED_HEAD"]
@@ -54,7 +57,7 @@ class DecodedRow:
 
 def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_tokens: int, temperature: float,
            top_p: float, seed: int, end_ids: Sequence[int], finished: Callable[[list[int]], bool] | None = None,
-           share_head: bool = False) -> list[DecodedRow]:
+           share_head: bool = False, share_prompt: bool = True) -> list[DecodedRow]:
     """Decodes ``n`` rows per left-padded prompt: row ``i*n`` greedy, the rest sampled.
 
     Args:
@@ -70,6 +73,8 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
         finished: Called with a row's ids so far after each token; ``True`` ends the row there
             (a stop string came, or the sentence is settled).
         share_head: Prefill the tokens all prompts start with once for the batch (:func:`shared_head`).
+        share_prompt: Decode a prompt's ``n`` rows against one copy of its keys and values
+            (:mod:`.shared_prefix`) where the model supports it, instead of ``n`` copies.
 
     Returns:
         ``prompts * n`` rows, prompt by prompt.
@@ -92,8 +97,13 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
         positions = positions_of(attention_mask)
         cache = cache_of(out)
         logits = out.logits[:, -1].float()
-        if n > 1:
+        shared = None
+        if n > 1 and share_prompt and shared_prefix.supports(model):
+            shared = shared_prefix.SharedPrefixCache.from_prefill(cache, attention_mask, n, max_new_tokens)
+            cache = out = None  # the prompts' float32 copy is all the rows need
+        elif n > 1:
             cache.batch_repeat_interleave(n)
+        if n > 1:
             logits = logits.repeat_interleave(n, dim=0)
         mask = attention_mask.repeat_interleave(n, dim=0)
         next_pos = positions[:, -1:].repeat_interleave(n, dim=0) + 1
@@ -104,38 +114,50 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
         logps: list[list[float]] = [[] for _ in range(rows)]
         done = [False] * rows
         truncated = [False] * rows
-        for step in range(max_new_tokens):
-            uniform = torch.rand(rows, generator=gen, device=device)[alive]  # one per original row
-            chosen = _choose(logits, greedy, temperature, top_p, uniform)
-            lp = (logits.gather(1, chosen[:, None]).squeeze(1) - torch.logsumexp(logits, dim=-1)).tolist()
-            is_end = torch.isin(chosen, ends).tolist()
-            rows_now = alive.tolist()
-            for b, (row, tok) in enumerate(zip(rows_now, chosen.tolist())):
-                if done[row]:  # ended earlier, still in the batch until the next compaction
-                    continue
-                if is_end[b]:
-                    done[row] = True
-                    continue
-                tokens[row].append(tok)
-                logps[row].append(lp[b])
-                if finished is not None and finished(tokens[row]):
-                    done[row] = True
-                elif step == max_new_tokens - 1:
-                    truncated[row] = True
-            keep = [b for b, row in enumerate(rows_now) if not done[row]]
-            if not keep or step == max_new_tokens - 1:
-                break
-            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
-            ids = chosen[:, None]
-            if len(keep) <= (1 - _COMPACT_SHARE) * alive.numel():
-                idx = torch.tensor(keep, device=device)
-                cache.batch_select_indices(idx)
-                alive, greedy, mask, next_pos, ids = alive[idx], greedy[idx], mask[idx], next_pos[idx], ids[idx]
-            out = model(input_ids=ids, attention_mask=mask, position_ids=next_pos, use_cache=True,
-                        **{cache_arg: cache})
-            cache = cache_of(out)
-            logits = out.logits[:, -1].float()
-            next_pos = next_pos + 1
+        steps = shared_prefix.active(model, shared) if shared is not None else contextlib.nullcontext()
+        placeholder = torch.ones((1, 1, 1, 1), dtype=torch.bool, device=device)  # the shared cache holds the masks
+        with steps:
+            for step in range(max_new_tokens):
+                uniform = torch.rand(rows, generator=gen, device=device)[alive]  # one per original row
+                chosen = _choose(logits, greedy, temperature, top_p, uniform)
+                lp = (logits.gather(1, chosen[:, None]).squeeze(1) - torch.logsumexp(logits, dim=-1)).tolist()
+                is_end = torch.isin(chosen, ends).tolist()
+                rows_now = alive.tolist()
+                for b, (row, tok) in enumerate(zip(rows_now, chosen.tolist())):
+                    if done[row]:  # ended earlier, still in the batch until the next compaction
+                        continue
+                    if is_end[b]:
+                        done[row] = True
+                        continue
+                    tokens[row].append(tok)
+                    logps[row].append(lp[b])
+                    if finished is not None and finished(tokens[row]):
+                        done[row] = True
+                    elif step == max_new_tokens - 1:
+                        truncated[row] = True
+                keep = [b for b, row in enumerate(rows_now) if not done[row]]
+                if not keep or step == max_new_tokens - 1:
+                    break
+                if shared is None:
+                    mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+                ids = chosen[:, None]
+                if len(keep) <= (1 - _COMPACT_SHARE) * alive.numel():
+                    idx = torch.tensor(keep, device=device)
+                    if shared is not None:
+                        shared.select(idx)
+                    else:
+                        cache.batch_select_indices(idx)
+                        mask = mask[idx]
+                    alive, greedy, next_pos, ids = alive[idx], greedy[idx], next_pos[idx], ids[idx]
+                if shared is not None:
+                    out = model(input_ids=ids, attention_mask=placeholder, position_ids=next_pos, use_cache=True,
+                                **{cache_arg: shared})
+                else:
+                    out = model(input_ids=ids, attention_mask=mask, position_ids=next_pos, use_cache=True,
+                                **{cache_arg: cache})
+                    cache = cache_of(out)
+                logits = out.logits[:, -1].float()
+                next_pos = next_pos + 1
     return [DecodedRow(tuple(tokens[r]), sum(logps[r]) / len(logps[r]) if logps[r] else None, truncated[r])
             for r in range(rows)]
 

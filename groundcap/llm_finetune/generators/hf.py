@@ -212,6 +212,9 @@ class HFGenerator(Generator):
         #: ``GenerateConfig.share_head``. Float32 rows are the same; bfloat16 ones differ in rounding, not quality
         #: (mini test, 3 seeds: CIDEr-D +2.6 [-2.6, +8.4], ROUGE-L +0.2 [-1.0, +1.5] against unshared).
         self.share_head = self.config.share_head
+        #: Lean loop: a prompt's n rows read one copy of its keys and values (:mod:`.shared_prefix`),
+        #: ``GenerateConfig.share_prompt``.
+        self.share_prompt = self.config.share_prompt
 
     @property
     def model_id(self) -> str:
@@ -276,7 +279,8 @@ class HFGenerator(Generator):
         end_ids = end_token_ids(tok)
         rows = decode(self.model, enc.input_ids, enc.attention_mask, n=n, max_new_tokens=cfg.max_new_tokens,
                       temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed, end_ids=end_ids,
-                      finished=finished if (settle or stops) else None, share_head=self.share_head)
+                      finished=finished if (settle or stops) else None, share_head=self.share_head,
+                      share_prompt=self.share_prompt)
         out = [Completion(tok.decode(r.ids, skip_special_tokens=True), r.logprob, greedy=(i % n == 0),
                           truncated=r.truncated) for i, r in enumerate(rows)]
         return [out[i * n:(i + 1) * n] for i in range(len(prompts))]
