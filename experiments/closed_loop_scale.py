@@ -41,7 +41,7 @@ import numpy as np
 
 KS = ("i2t_R@1", "i2t_R@5", "i2t_R@10", "t2i_R@1", "t2i_R@5", "t2i_R@10")
 KINDS = ("template", "first", "reranked", "human")
-LEVERS = ("filtered", "several", "short", "real3:1")
+LEVERS = ("filtered", "filtered strict", "several", "short", "real3:1")
 STAGES = ("datastore", "build-sft", "train-llm", "run-B")
 
 
@@ -93,11 +93,13 @@ def split_train(items: list, a_size: int, seed: int, b_limit: int | None) -> tup
 # -- caption sets from the run output ---------------------------------------------
 
 
-def caption_sets(run_dir: Path, b_items: list, clip_quantile: float, candidates: dict[str, str]
-                 ) -> tuple[dict, dict]:
+def caption_sets(run_dir: Path, b_items: list, clip_quantile: float, candidates: dict[str, str],
+                 strict_quantile: float = 0.5) -> tuple[dict, dict]:
     """One list of (path, caption) pairs per kind and lever, from the ``groundcap run`` shards of B.
 
-    ``candidates`` is :func:`read_candidates` of the same run.
+    ``candidates`` is :func:`read_candidates` of the same run. "filtered" keeps the photos whose chosen
+    caption is grounded (score > 0) and whose CLIP score is at least the ``clip_quantile`` of all chosen
+    captions' scores; "filtered strict" the same at ``strict_quantile``.
 
     Returns:
         ``(sets, info)``: ``sets[kind]`` pairs, and per-set counts (photos kept, statuses).
@@ -130,10 +132,13 @@ def caption_sets(run_dir: Path, b_items: list, clip_quantile: float, candidates:
         if chosen is not None:
             chosen_clip.append(chosen["scores"].get("clip", 0.0))
     clip_floor = float(np.quantile(chosen_clip, clip_quantile)) if chosen_clip else 0.0
+    strict_floor = float(np.quantile(chosen_clip, strict_quantile)) if chosen_clip else 0.0
     for it, r, cands, chosen in parsed:
         scores = (chosen or {}).get("scores", {})
         if scores.get("grounding", 0.0) > 0.0 and scores.get("clip", 0.0) >= clip_floor:
             sets["filtered"].append((it.path, r.caption))
+        if scores.get("grounding", 0.0) > 0.0 and scores.get("clip", 0.0) >= strict_floor:
+            sets["filtered strict"].append((it.path, r.caption))
         kept = [c for c in cands if c["scores"].get("grounding", 0.0) >= 0.0] or ([chosen] if chosen else [])
         texts = list(dict.fromkeys(c["text"] for c in kept))
         sets["several"].extend((it.path, t) for t in texts)
@@ -142,6 +147,7 @@ def caption_sets(run_dir: Path, b_items: list, clip_quantile: float, candidates:
     info = {k: {"pairs": len(v), "photos": len({p for p, _ in v})} for k, v in sets.items()}
     info["_statuses"] = statuses
     info["_filtered_clip_floor"] = round(clip_floor, 4)
+    info["_strict_clip_floor"] = round(strict_floor, 4)
     return sets, info
 
 
@@ -333,15 +339,18 @@ def main(argv=None) -> int:
                                                   ensure_ascii=False) + "\n")
     b_refs = [it for it in b_items]
     quality = {}
-    for kind in ("template", "first", "reranked", "consensus", "retrieval", "filtered", "short"):
+    for kind in ("template", "first", "reranked", "consensus", "retrieval", "filtered", "filtered strict", "short"):
         quality[kind] = score_items(b_refs, {p.name: c for p, c in sets[kind]}, meteor=False)
     others = [dataclasses.replace(it, captions=it.captions[1:]) for it in b_refs]
     quality["human"] = score_items(others, {p.name: c for p, c in sets["human"]}, meteor=False)
 
     plan = {"A human only": a_pairs}
-    for kind in KINDS + ("consensus", "retrieval", "filtered", "several", "short"):
+    for kind in KINDS + ("consensus", "retrieval", "filtered", "filtered strict", "several", "short"):
         plan[f"A + B {kind}"] = a_pairs + sets[kind]
     plan["A + B reranked, real 3:1"] = a_pairs * 3 + sets["reranked"]
+    plan["A + B filtered, real 3:1"] = a_pairs * 3 + sets["filtered"]
+    # the template carries the detector's and colour namer's facts, which A's captions cannot: both per photo
+    plan["A + B reranked + template"] = a_pairs + sets["reranked"] + sets["template"]
     for kind in KINDS + ("consensus", "retrieval"):
         plan[f"B {kind} only"] = sets[kind]
     batch = TrainClipConfig().batch_size

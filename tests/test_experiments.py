@@ -71,6 +71,8 @@ def test_caption_sets_from_a_run(loop, tmp_path):
     assert [c for _, c in sets["human"]] == ["ref 0 0", "ref 1 0", "ref 2 0"]
     assert sets["template"][0][1] and len(sets["template"]) == 2
     assert [p for p, _ in sets["filtered"]] == [items[0].path]  # CLIP 0.1 is below the median
+    strict, _ = loop.caption_sets(tmp_path, items, 0.0, loop.read_candidates(tmp_path), strict_quantile=0.5)
+    assert len(strict["filtered"]) == 2 and [p for p, _ in strict["filtered strict"]] == [items[0].path]
     assert sorted(c for p, c in sets["several"] if p == items[0].path) == ["A dog runs on the wet grass.",
                                                                           "A dog runs."]
     assert sets["short"][0] == (items[0].path, "A dog runs.")
