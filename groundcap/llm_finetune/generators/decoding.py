@@ -98,14 +98,16 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
         cache = cache_of(out)
         logits = out.logits[:, -1].float()
         shared = None
+        mask = None  # a shared cache holds the masks itself
         if n > 1 and share_prompt and shared_prefix.supports(model):
-            shared = shared_prefix.SharedPrefixCache.from_prefill(cache, attention_mask, n, max_new_tokens)
-            cache = out = None  # the prompts' float32 copy is all the rows need
-        elif n > 1:
-            cache.batch_repeat_interleave(n)
+            cache = shared = shared_prefix.SharedPrefixCache.from_prefill(cache, attention_mask, n, max_new_tokens)
+            out = None  # the prompts' float32 copy is all the rows need
+        else:
+            if n > 1:
+                cache.batch_repeat_interleave(n)
+            mask = attention_mask.repeat_interleave(n, dim=0)
         if n > 1:
             logits = logits.repeat_interleave(n, dim=0)
-        mask = attention_mask.repeat_interleave(n, dim=0)
         next_pos = positions[:, -1:].repeat_interleave(n, dim=0) + 1
         alive = torch.arange(rows, device=device)  # original row of each batch row
         greedy = (alive % n) == 0
@@ -115,7 +117,7 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
         done = [False] * rows
         truncated = [False] * rows
         steps = shared_prefix.active(model, shared) if shared is not None else contextlib.nullcontext()
-        placeholder = torch.ones((1, 1, 1, 1), dtype=torch.bool, device=device)  # the shared cache holds the masks
+        placeholder = torch.ones((1, 1, 1, 1), dtype=torch.bool, device=device)  # 4D: transformers passes it as is
         with steps:
             for step in range(max_new_tokens):
                 uniform = torch.rand(rows, generator=gen, device=device)[alive]  # one per original row
@@ -138,24 +140,17 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
                 keep = [b for b, row in enumerate(rows_now) if not done[row]]
                 if not keep or step == max_new_tokens - 1:
                     break
-                if shared is None:
+                if mask is not None:
                     mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
                 ids = chosen[:, None]
                 if len(keep) <= (1 - _COMPACT_SHARE) * alive.numel():
                     idx = torch.tensor(keep, device=device)
-                    if shared is not None:
-                        shared.select(idx)
-                    else:
-                        cache.batch_select_indices(idx)
-                        mask = mask[idx]
+                    cache.batch_select_indices(idx)
+                    mask = mask[idx] if mask is not None else None
                     alive, greedy, next_pos, ids = alive[idx], greedy[idx], next_pos[idx], ids[idx]
-                if shared is not None:
-                    out = model(input_ids=ids, attention_mask=placeholder, position_ids=next_pos, use_cache=True,
-                                **{cache_arg: shared})
-                else:
-                    out = model(input_ids=ids, attention_mask=mask, position_ids=next_pos, use_cache=True,
-                                **{cache_arg: cache})
-                    cache = cache_of(out)
+                out = model(input_ids=ids, attention_mask=mask if mask is not None else placeholder,
+                            position_ids=next_pos, use_cache=True, **{cache_arg: cache})
+                cache = cache_of(out)
                 logits = out.logits[:, -1].float()
                 next_pos = next_pos + 1
     return [DecodedRow(tuple(tokens[r]), sum(logps[r]) / len(logps[r]) if logps[r] else None, truncated[r])

@@ -107,7 +107,7 @@ class SharedPrefixCache:
     def _dtype(self) -> Any:
         return self.prefix[0][0].dtype
 
-    def select(self, indices: Any) -> None:
+    def batch_select_indices(self, indices: Any) -> None:
         """Keeps only the batch rows at ``indices`` (in order), as ``Cache.batch_select_indices`` does."""
         self.slots = self.slots[indices]
         self.own = [None if own is None else [t[indices] for t in own] for own in self.own]
