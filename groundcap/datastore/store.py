@@ -17,7 +17,7 @@ import numpy as np
 from groundcap.errors import ConfigError
 from groundcap.records import Neighbour
 
-__all__ = ["Datastore", "open_datastore"]
+__all__ = ["Datastore", "open_datastore", "read_captions"]
 
 
 class Datastore:
@@ -145,10 +145,34 @@ def open_datastore(path: str | Path, *, feature_cache: str | Path | None = None)
     Raises:
         ConfigError: no datastore there, or one of a newer format or damaged.
     """
-    from groundcap.datastore.build import CAPTIONS, EMBEDDINGS, FORMAT, MANIFEST
+    from groundcap.datastore.build import EMBEDDINGS
     from groundcap.datastore.storage import dequantise, load_tensors
 
     path = Path(path).expanduser()
+    manifest, keys, captions = _read_manifest_and_captions(path)
+    tensors = load_tensors(path / EMBEDDINGS)
+    projection = {k: tensors[k].astype(np.float32) for k in ("mean", "components")} if "components" in tensors \
+        else None
+    if feature_cache == "default":
+        from groundcap.rerank.lit import default_feature_cache
+
+        feature_cache = default_feature_cache()
+    return Datastore(path, manifest, keys, captions, dequantise(tensors), projection, feature_cache)
+
+
+def read_captions(path: str | Path) -> tuple[list[str], list[tuple[str, ...]]]:
+    """A datastore's keys and captions alone, without its embeddings (what the cider scorer's idf needs).
+
+    Raises:
+        ConfigError: no datastore there, or one of a newer format.
+    """
+    _, keys, captions = _read_manifest_and_captions(Path(path).expanduser())
+    return keys, captions
+
+
+def _read_manifest_and_captions(path: Path) -> tuple[dict[str, Any], list[str], list[tuple[str, ...]]]:
+    from groundcap.datastore.build import CAPTIONS, FORMAT, MANIFEST
+
     if not (path / MANIFEST).is_file():
         raise ConfigError(f"{path}: no caption datastore here (no {MANIFEST}); build one with "
                           "`groundcap datastore build SOURCE --out DIR`")
@@ -162,11 +186,4 @@ def open_datastore(path: str | Path, *, feature_cache: str | Path | None = None)
                 row = json.loads(line)
                 keys.append(str(row["key"]))
                 captions.append(tuple(row["captions"]))
-    tensors = load_tensors(path / EMBEDDINGS)
-    projection = {k: tensors[k].astype(np.float32) for k in ("mean", "components")} if "components" in tensors \
-        else None
-    if feature_cache == "default":
-        from groundcap.rerank.lit import default_feature_cache
-
-        feature_cache = default_feature_cache()
-    return Datastore(path, manifest, keys, captions, dequantise(tensors), projection, feature_cache)
+    return manifest, keys, captions

@@ -278,11 +278,13 @@ class RerankActor(_Stage):
     """
 
     def __init__(self, config: RunConfig) -> None:
-        from groundcap.datastore.retriever import Retriever
+        from groundcap.datastore import resolve_datastore
+        from groundcap.datastore.store import read_captions
         from groundcap.rerank.ranker import Ranker
 
-        # The cider scorer weighs n-grams by the datastore's captions; open it only when that scorer ranks.
-        corpus = Retriever.from_config(config.retrieve).corpus if "cider" in config.rerank.scorers else ()
+        # The cider scorer weighs n-grams by the datastore's captions: read those alone, and only when it ranks.
+        where = resolve_datastore(config.retrieve.datastore) if "cider" in config.rerank.scorers else None
+        corpus = read_captions(where)[1] if where is not None else ()
         self.ranker = Ranker(config.rerank, config.facts.spatial, corpus=corpus)
 
     def group(self, row: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 
 from groundcap.datastore import build_datastore, open_datastore
 from groundcap.datastore.build import CAPTIONS, EMBEDDINGS, MANIFEST, MANIFEST_FIELDS
+from groundcap.datastore.store import read_captions
 from groundcap.errors import ConfigError
 
 pytestmark = pytest.mark.models
@@ -92,3 +93,5 @@ def test_only_broken_photos_is_a_clear_error(tiny_set, tmp_path):
 def test_open_refuses_a_folder_without_a_manifest(tmp_path):
     with pytest.raises(ConfigError, match="no caption datastore"):
         open_datastore(tmp_path)
+    with pytest.raises(ConfigError, match="no caption datastore"):
+        read_captions(tmp_path)

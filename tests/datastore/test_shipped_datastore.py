@@ -10,6 +10,7 @@ import pytest
 
 from groundcap.datastore import default_datastore_path, open_datastore
 from groundcap.datastore.build import MANIFEST_FIELDS
+from groundcap.datastore.store import read_captions
 
 _MACHINE_PATH = re.compile(r"(/work/|/home/|/root/|/tmp/|/Users/|[A-Z]:\\\\|site-packages)")
 
@@ -48,3 +49,9 @@ def test_shipped_vectors_search_themselves(shipped):
     near = store.neighbours(store.vectors[123], k=2)
     assert near[0].key == store.keys[123] and near[0].similarity == pytest.approx(1.0, abs=1e-5)
     assert json.loads(json.dumps(near[0].to_dict()))["key"] == store.keys[123]
+
+
+def test_read_captions_gives_the_opened_datastores_captions_without_its_vectors(shipped):
+    keys, captions = read_captions(shipped)
+    store = open_datastore(shipped)
+    assert keys == store.keys and captions == store.captions and len(captions) == 5247
