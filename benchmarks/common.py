@@ -80,10 +80,22 @@ def versions() -> dict[str, str]:
     return out
 
 
+def cpu() -> dict[str, object]:
+    """The CPU's model name and the matrix instruction sets that decide the writer's dtype (Linux; else empty)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return {}
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "")
+    flags = set(text.split())
+    return {"model": model, "matrix": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]}
+
+
 def save(name: str, rows: list[Row]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    data = {"benchmark": name, "cores": os.cpu_count(), "machine": platform.machine(), "versions": versions(),
+    data = {"benchmark": name, "cores": os.cpu_count(), "machine": platform.machine(), "cpu": cpu(),
+            "versions": versions(),
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": [asdict(r) for r in rows]}
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return path
