@@ -72,7 +72,7 @@ def default_prompts(n_images: int) -> list[Any]:
     decoded = [load_image(p) for p in flickr_images(n_images)]
     arrays = [a for a, _ in decoded]
     facts = cap.extractor.from_arrays(arrays, [i for _, i in decoded])
-    return cap.prompter.render_many(facts, [None] * len(facts), cap.retrieve(arrays))
+    return cap.prompts(facts, [None] * len(facts), cap.retrieve(arrays))  # the prompt shows 5 of the 15 retrieved
 
 
 def _hf(**kw: Any) -> Any:

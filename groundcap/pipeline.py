@@ -33,7 +33,7 @@ from groundcap.datastore.retriever import Retriever
 from groundcap.facts import FactsExtractor
 from groundcap.llm_finetune.generators import create_generator
 from groundcap.llm_finetune.prompter import Prompter
-from groundcap.records import Candidate, CaptionResult, Facts, Neighbour, Proposal
+from groundcap.records import Candidate, CaptionResult, Facts, Neighbour, Prompt, Proposal
 from groundcap.rerank.ranker import Ranker, choose
 from groundcap.timing import StageTimer
 
@@ -130,6 +130,16 @@ class Captioner:
         with (timer or StageTimer()).stage("retrieve", self.timer):
             return self.retriever.neighbours(arrays)
 
+    def prompts(self, facts: Sequence[Facts], priors: Sequence[str | bytes | None],
+                neighbours: Sequence[Sequence[Neighbour]]) -> list[Prompt]:
+        """Each image's prompt, as :meth:`propose` writes it: the first ``retrieve.neighbours`` neighbours shown.
+
+        The ranking retrieves more photos (``retrieve.rank_neighbours``) than
+        the prompt shows; the rest are for the ranking alone.
+        """
+        shown = self.config.retrieve.neighbours
+        return self.prompter.render_many(facts, priors, [tuple(n)[:shown] for n in neighbours])
+
     def propose(self, facts: Sequence[Facts], priors: Sequence[str | bytes | None], *,
                 neighbours: Sequence[Sequence[Neighbour]] | None = None,
                 timer: StageTimer | None = None) -> list[Proposal]:
@@ -145,8 +155,7 @@ class Captioner:
         timer = timer if timer is not None else StageTimer()
         near = [tuple(n) for n in neighbours] if neighbours is not None else [() for _ in facts]
         with timer.stage("prompt", self.timer):
-            shown = self.config.retrieve.neighbours
-            prompts = self.prompter.render_many(facts, priors, [n[:shown] for n in near])
+            prompts = self.prompts(facts, priors, near)
         with timer.stage("generate", self.timer):
             try:
                 candidates = self.generator.generate(prompts, self.config.generate.n, facts=list(facts))

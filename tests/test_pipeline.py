@@ -226,6 +226,9 @@ def test_the_prompt_shows_the_first_neighbours_and_the_ranking_compares_with_all
     assert "people wait by a bus" not in gen.prompts[0].messages[-1][1].lower()  # only the first is shown
     assert [n.key for n in result.neighbours] == ["a.jpg", "b.jpg"]
     assert result.caption == "A red bus stops on a city street." and "cider" in result.candidates[0].scores
+    # the prompts alone (what the engines benchmark times) are the ones the pipeline wrote
+    alone = captioner.prompts([result.facts], [None], [result.neighbours])
+    assert alone[0].messages == gen.prompts[0].messages
     # a result saved with fewer neighbours than the ranking wants gets them retrieved again
     again = captioner.rerank([dataclasses.replace(result, neighbours=result.neighbours[:1])],
                              [load_image(bus_path)[0]])[0]
