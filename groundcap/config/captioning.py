@@ -58,6 +58,8 @@ class GenerateConfig:
                                  "(1.10x at N=5 on 16 photos; the same rows in float32, captions as good in bfloat16).")
     share_prompt: bool = setting(True, "hf lean loop, Llama models: decode a prompt's n rows against one copy of its "
                                    "keys and values instead of n copies (the same rows; less memory read per step).")
+    prefill_group: int = setting(4, "hf lean loop: prefill a batch's prompts this many at a time in order of length, "
+                                  "each group padded only to its own longest (0: the whole batch padded at once).")
     trust_remote_code: bool = setting(False, "Allow a hub model to run its own code (off unless you trust it).")
     base_url: str = setting("https://api.openai.com/v1", "OpenAI-compatible endpoint for the openai generator.")
     api_key_env: str = setting("OPENAI_API_KEY", "Environment variable (or .env entry) holding the API key.")
@@ -73,6 +75,8 @@ class GenerateConfig:
             raise ConfigError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.prefill_group < 0:
+            raise ConfigError(f"prefill_group must be 0 or more, got {self.prefill_group}")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.temperature < 0:

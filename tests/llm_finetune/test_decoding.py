@@ -6,7 +6,7 @@ import pytest
 
 from groundcap.config import GenerateConfig
 from groundcap.llm_finetune.generators import create_generator
-from groundcap.llm_finetune.generators import decoding
+from groundcap.llm_finetune.generators import decoding, kv_cache
 from groundcap.llm_finetune.generators.hf import resolve_dtype
 from groundcap.records.prompt import Prompt
 
@@ -92,7 +92,7 @@ def test_the_roomy_cache_gives_the_concatenating_caches_rows(tiny_llama, monkeyp
         pytest.skip("this transformers has no pluggable cache layers")
     gen = _gen(tiny_llama, max_new_tokens=12, batch_size=3, temperature=1.2)
     roomy = gen.generate_raw(MANY, 4)
-    monkeypatch.setattr(decoding, "roomy_cache", lambda headroom: None)
+    monkeypatch.setattr(kv_cache, "roomy_cache", lambda headroom: None)
     assert gen.generate_raw(MANY, 4) == roomy
 
 
@@ -105,8 +105,8 @@ def test_the_roomy_cache_grows_when_its_room_is_used_up(tiny_llama):
     full = decoding.decode(gen.model, enc.input_ids, enc.attention_mask, max_new_tokens=10, **kw)
     import unittest.mock as mock
 
-    real = decoding.roomy_cache
-    with mock.patch.object(decoding, "roomy_cache", lambda headroom: real(2)):
+    real = kv_cache.roomy_cache
+    with mock.patch.object(kv_cache, "roomy_cache", lambda headroom: real(2)):
         small = decoding.decode(gen.model, enc.input_ids, enc.attention_mask, max_new_tokens=10, **kw)
     assert small == full and all(len(r.ids) == 10 for r in full)
 
@@ -225,12 +225,8 @@ def test_shared_head_counts_the_tokens_every_prompt_starts_with(tiny_llama):
     assert decoding.shared_head(one.input_ids, one.attention_mask) == one.input_ids.shape[1] - 1  # a tail of one
 
 
-@pytest.mark.parametrize("n", [1, 3])
-def test_a_shared_head_prefilled_once_gives_the_same_rows(tiny_llama, monkeypatch, n):
-    """Prefilling the common head once for the batch, then each tail, changes no greedy or sampled row."""
-    monkeypatch.setattr(decoding, "MIN_SHARED_HEAD", 2)
-    gen = _gen(tiny_llama)
-    enc = gen.tokenizer(HEADED, return_tensors="pt", padding=True)
+def _forward_shapes(gen, monkeypatch):
+    """The input shape of every forward of the generator's model, in order (a list that fills as it runs)."""
     calls = []
     real = gen.model.forward
 
@@ -239,6 +235,16 @@ def test_a_shared_head_prefilled_once_gives_the_same_rows(tiny_llama, monkeypatc
         return real(*args, **kw)
 
     monkeypatch.setattr(gen.model, "forward", spy)
+    return calls
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_a_shared_head_prefilled_once_gives_the_same_rows(tiny_llama, monkeypatch, n):
+    """Prefilling the common head once for the batch, then each tail, changes no greedy or sampled row."""
+    monkeypatch.setattr(decoding, "MIN_SHARED_HEAD", 2)
+    gen = _gen(tiny_llama)
+    enc = gen.tokenizer(HEADED, return_tensors="pt", padding=True)
+    calls = _forward_shapes(gen, monkeypatch)
     kw = dict(n=n, max_new_tokens=8, temperature=1.3, top_p=0.95, seed=5, end_ids=[], finished=None)
     shared = decoding.decode(gen.model, enc.input_ids, enc.attention_mask, share_head=True, **kw)
     assert calls[0] == (1, 5) and calls[1] == (3, enc.input_ids.shape[1] - 5)  # the head once, then the tails
@@ -294,3 +300,39 @@ def test_the_shared_prompt_is_read_once_not_repeated(monkeypatch):
     with pytest.raises(RuntimeError, match="only inside"):
         shared_prefix.shared_prefix_attention(model.model.layers[0].self_attn, torch.zeros(1, 4, 1, 16), None, None,
                                               None)
+
+
+VARIED = HEADED + ["<user> the black dog runs <assistant>",
+                   "<user> the black dog runs on the grass and a man in a red coat walks to the bus <assistant>"]
+
+
+@pytest.mark.parametrize("n,share_head", [(1, False), (3, False), (3, True)])
+def test_tails_prefilled_in_groups_by_length_give_the_same_rows(tiny_llama, monkeypatch, n, share_head):
+    """Prefilling the prompts two at a time in order of length, each group padded to its own longest, changes
+    no greedy or sampled row: the cache is laid out as one padded prefill's."""
+    monkeypatch.setattr(decoding, "MIN_SHARED_HEAD", 2)
+    gen = _gen(tiny_llama)
+    enc = gen.tokenizer(VARIED, return_tensors="pt", padding=True)
+    lengths = enc.attention_mask.sum(-1).tolist()
+    calls = _forward_shapes(gen, monkeypatch)
+    kw = dict(n=n, max_new_tokens=8, temperature=1.3, top_p=0.95, seed=5, end_ids=[], finished=None,
+              share_head=share_head)
+    grouped = decoding.decode(gen.model, enc.input_ids, enc.attention_mask, prefill_group=2, **kw)
+    head = 5 if share_head else 0
+    by_length = sorted(lengths)
+    widths = [max(by_length[i:i + 2]) - head for i in range(0, len(VARIED), 2)]
+    tails = calls[1:4] if share_head else calls[:3]
+    assert tails == [(2, widths[0]), (2, widths[1]), (1, widths[2])]  # each group only as wide as its longest
+    assert widths[0] < max(lengths) - head
+    whole = decoding.decode(gen.model, enc.input_ids, enc.attention_mask, prefill_group=0, **kw)
+    assert [r.ids for r in grouped] == [r.ids for r in whole]
+    assert [r.logprob for r in grouped] == pytest.approx([r.logprob for r in whole], abs=1e-4)
+
+
+def test_the_generator_prefills_in_groups_of_its_setting(tiny_llama):
+    """GenerateConfig.prefill_group reaches the loop, and the candidates are those of one padded prefill."""
+    a = _gen(tiny_llama, max_new_tokens=6, batch_size=5, prefill_group=2).generate_raw(
+        [Prompt(messages=(("user", t),)) for t in VARIED], 3)
+    b = _gen(tiny_llama, max_new_tokens=6, batch_size=5, prefill_group=0).generate_raw(
+        [Prompt(messages=(("user", t),)) for t in VARIED], 3)
+    assert [[c.text for c in r] for r in a] == [[c.text for c in r] for r in b]

@@ -13,6 +13,8 @@ token, at a stop string or once its sentence is settled) and does less:
 - the head that every prompt of the batch starts with (the template's header
   and instruction, about a third of a default prompt) is prefilled once for
   the whole batch, and each prompt's own tail after it (:func:`shared_head`);
+- the tails are prefilled a few at a time in order of length, each group
+  padded only to its own longest (:mod:`.prefill`), not all to the longest;
 - top-p is exact but looks at the top :data:`TOP_K_FAST` tokens first: a row
   whose nucleus fits there (nearly all of them) never sorts the vocabulary;
 - every row draws its own uniform number per step (inverse-CDF sampling), so
@@ -34,6 +36,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from groundcap.llm_finetune.generators import shared_prefix
+from groundcap.llm_finetune.generators.kv_cache import cache_argument, cache_of, positions_of, roomy_cache
+from groundcap.llm_finetune.generators.prefill import prefill
 
 __all__ = ["DecodedRow", "decode", "shared_head", "positions_of", "roomy_cache", "cache_argument", "cache_of", "TOP_K_FAST",
            "MIN_SHARED_HEAD"]
@@ -57,7 +61,7 @@ class DecodedRow:
 
 def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_tokens: int, temperature: float,
            top_p: float, seed: int, end_ids: Sequence[int], finished: Callable[[list[int]], bool] | None = None,
-           share_head: bool = False, share_prompt: bool = True) -> list[DecodedRow]:
+           share_head: bool = False, share_prompt: bool = True, prefill_group: int = 0) -> list[DecodedRow]:
     """Decodes ``n`` rows per left-padded prompt: row ``i*n`` greedy, the rest sampled.
 
     Args:
@@ -75,6 +79,8 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
         share_head: Prefill the tokens all prompts start with once for the batch (:func:`shared_head`).
         share_prompt: Decode a prompt's ``n`` rows against one copy of its keys and values
             (:mod:`.shared_prefix`) where the model supports it, instead of ``n`` copies.
+        prefill_group: Prefill the prompts' tails this many at a time in order of length, each group
+            padded only to its own longest (:func:`.prefill.prefill_grouped`); 0 prefills the batch at once.
 
     Returns:
         ``prompts * n`` rows, prompt by prompt.
@@ -88,20 +94,15 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
     cache_arg = cache_argument(model)
     with torch.inference_mode():
         head = shared_head(input_ids, attention_mask) if share_head and prompts > 1 else 0
-        if head >= MIN_SHARED_HEAD:
-            out, attention_mask = _prefill_with_head(model, input_ids, attention_mask, head, max_new_tokens, cache_arg)
-        else:
-            roomy = roomy_cache(max_new_tokens)
-            out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions_of(attention_mask),
-                        use_cache=True, logits_to_keep=1, **({cache_arg: roomy} if roomy is not None else {}))
+        logits, cache, attention_mask = prefill(model, input_ids, attention_mask,
+                                                head=head if head >= MIN_SHARED_HEAD else 0,
+                                                max_new_tokens=max_new_tokens, cache_arg=cache_arg,
+                                                group=prefill_group)
         positions = positions_of(attention_mask)
-        cache = cache_of(out)
-        logits = out.logits[:, -1].float()
         shared = None
         mask = None  # a shared cache holds the masks itself
         if n > 1 and share_prompt and shared_prefix.supports(model):
             cache = shared = shared_prefix.SharedPrefixCache.from_prefill(cache, attention_mask, n, max_new_tokens)
-            out = None  # the prompts' float32 copy is all the rows need
         else:
             if n > 1:
                 cache.batch_repeat_interleave(n)
@@ -177,133 +178,6 @@ def shared_head(input_ids: Any, attention_mask: Any) -> int:
     heads = torch.stack([input_ids[b, s:s + shortest - 1] for b, s in enumerate(starts)])  # first tokens
     agree = (heads == heads[0]).all(0)
     return int(agree.long().cumprod(0).sum())
-
-
-def positions_of(attention_mask: Any) -> Any:
-    """Position ids that count only a row's real tokens (padding, left or within, takes its neighbour's)."""
-    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-
-
-def _prefill_with_head(model: Any, input_ids: Any, attention_mask: Any, head: int, max_new_tokens: int,
-                       cache_arg: str) -> tuple[Any, Any]:
-    """Prefills the ``head`` tokens all prompts share once, then every prompt's tail against that cache.
-
-    The tails are left-padded after the head (``head | pad | tail``), so the
-    mask keeps the batch's width and the positions count only real tokens:
-    each row sees the keys and positions of its unshared prefill.
-
-    Returns:
-        The tails' forward output (logits of each prompt's last token, the
-        batch's cache) and the attention mask of the new layout.
-    """
-    import torch
-
-    prompts, width = input_ids.shape
-    lengths = attention_mask.long().sum(-1)
-    starts = (width - lengths).tolist()
-    tail_width = width - head  # the longest prompt's tail; shorter tails are padded on the left
-    roomy = roomy_cache(tail_width + max_new_tokens)
-    first = starts[0]
-    head_ids = input_ids[:1, first:first + head]
-    out = model(input_ids=head_ids, attention_mask=torch.ones_like(head_ids),
-                position_ids=torch.arange(head, device=input_ids.device)[None], use_cache=True, logits_to_keep=1,
-                **({cache_arg: roomy} if roomy is not None else {}))
-    cache = cache_of(out)
-    cache.batch_repeat_interleave(prompts)
-    tails = input_ids.new_full((prompts, tail_width), int(input_ids[0, 0]))
-    tail_mask = attention_mask.new_zeros((prompts, tail_width))
-    for b, s in enumerate(starts):
-        own = width - s - head
-        tails[b, tail_width - own:] = input_ids[b, s + head:]
-        tail_mask[b, tail_width - own:] = 1
-    mask = torch.cat([attention_mask.new_ones((prompts, head)), tail_mask], dim=1)
-    out = model(input_ids=tails, attention_mask=mask, position_ids=positions_of(mask)[:, head:], use_cache=True,
-                logits_to_keep=1,
-                **{cache_arg: cache})
-    return out, mask
-
-
-def roomy_cache(headroom: int) -> Any:
-    """A transformers cache whose layers write new keys into room kept ahead, or ``None`` where unsupported.
-
-    transformers' ``DynamicLayer`` appends with ``torch.cat``, so every step
-    copies the whole cache (for 80 rows of a 250-token prompt, about 460 MB
-    in bfloat16). This layer allocates ``headroom`` more positions when it
-    is filled or first written and then writes in place, exposing views of
-    the filled part. It needs transformers 5's pluggable cache layers; with
-    an older transformers the model's own cache is used.
-    """
-    try:
-        from transformers.cache_utils import Cache, DynamicLayer
-        cache = Cache(layer_class_to_replicate=_roomy_layer(DynamicLayer, headroom))
-    except (ImportError, TypeError):
-        return None
-    return cache
-
-
-def _roomy_layer(base: type, headroom: int) -> type:
-    class RoomyLayer(base):  # type: ignore[misc, valid-type]
-        """A ``DynamicLayer`` that keeps ``headroom`` free positions instead of concatenating per step."""
-
-        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-            if not self.is_initialized:
-                self.lazy_initialization(key_states, value_states)
-                self._room = None
-                self._filled = 0
-            k = key_states.shape[-2]
-            if self._room is None or self._filled + k > self._room[0].shape[-2]:
-                b, h, _, d = key_states.shape
-                size = (b, h, self._filled + k + headroom, d)
-                room = (key_states.new_empty(size), value_states.new_empty(size))
-                if self._filled:
-                    for new, old in zip(room, self._room):
-                        new[:, :, :self._filled] = old[:, :, :self._filled]
-                self._room = room
-            self._room[0][:, :, self._filled:self._filled + k] = key_states
-            self._room[1][:, :, self._filled:self._filled + k] = value_states
-            self._filled += k
-            return self._expose()
-
-        def _expose(self) -> tuple[Any, Any]:
-            self.keys, self.values = (r[:, :, :self._filled] for r in self._room)
-            return self.keys, self.values
-
-        def batch_repeat_interleave(self, repeats: int) -> None:
-            if self.is_initialized and self._filled:
-                self._room = tuple(r.repeat_interleave(repeats, dim=0) for r in self._room)
-                self._expose()
-
-        def batch_select_indices(self, indices: Any) -> None:
-            if self.is_initialized and self._filled:
-                self._room = tuple(r[indices] for r in self._room)
-                self._expose()
-
-        def crop(self, tokens_to_remove: int) -> None:
-            if self.is_initialized and self._filled and tokens_to_remove < 0:
-                self._filled = max(0, self._filled + tokens_to_remove)
-                self._expose()
-            else:
-                super().crop(tokens_to_remove)
-
-        def reset(self) -> None:
-            self._room, self._filled = None, 0
-            super().reset()
-
-    return RoomyLayer
-
-
-def cache_argument(model: Any) -> str:
-    """transformers 5 calls the key/value cache ``cache``; 4.x called it ``past_key_values``."""
-    import inspect
-
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft model's own forward
-    return "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
-
-
-def cache_of(out: Any) -> Any:
-    """The key/value cache a forward returned, under either name."""
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else out.past_key_values
 
 
 def _choose(logits: Any, greedy: Any, temperature: float, top_p: float, uniform: Any) -> Any:

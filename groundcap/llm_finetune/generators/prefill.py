@@ -1,0 +1,155 @@
+"""The prefill of the lean decoding loop: a batch of left-padded prompts into one key/value cache.
+
+Three ways, the same cache layout out (``head | pad | tail``, each prompt's
+own tokens right-aligned, the mask saying which are real):
+
+- whole: the batch in one forward, padded to its longest prompt;
+- with a shared head: the tokens every prompt starts with once, then every
+  tail against that cache (:func:`prefill_with_head`);
+- grouped: the tails sorted by length and prefilled a few at a time, each
+  group padded only to its own longest tail (:func:`prefill_grouped`). A
+  batch's prompts vary in length (a photo with many objects has long facts),
+  so one padded forward spends much of its work on padding: in a
+  ``groundcap run`` batch of 16 real prompts the padded tails were 1.9x
+  their real tokens.
+
+Each prompt's logits and keys come from its own tokens only (padding is
+masked), so the ways differ only in floating-point rounding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from groundcap.llm_finetune.generators import kv_cache
+
+__all__ = ["prefill"]
+
+
+def prefill(model: Any, input_ids: Any, attention_mask: Any, *, head: int, max_new_tokens: int, cache_arg: str,
+            group: int = 0) -> tuple[Any, Any, Any]:
+    """Prefills left-padded prompts, leaving room for ``max_new_tokens``.
+
+    Args:
+        model: A transformers causal LM in eval mode.
+        input_ids: ``[prompts, width]`` left-padded token ids.
+        attention_mask: Their mask.
+        head: Tokens every prompt starts with, to prefill once (0: none).
+        max_new_tokens: Positions to keep free in the cache.
+        cache_arg: The model's name for its cache argument (:func:`.kv_cache.cache_argument`).
+        group: Prompts per tail prefill, sorted by length; 0, or a batch no larger, prefills them together.
+
+    Returns:
+        Float32 logits of each prompt's last token ``[prompts, vocab]``, the cache, and its attention mask.
+    """
+    prompts = input_ids.shape[0]
+    if group and prompts > group:
+        return prefill_grouped(model, input_ids, attention_mask, head, max_new_tokens, cache_arg, group)
+    if head:
+        out, attention_mask = prefill_with_head(model, input_ids, attention_mask, head, max_new_tokens, cache_arg)
+    else:
+        roomy = kv_cache.roomy_cache(max_new_tokens)
+        out = model(input_ids=input_ids, attention_mask=attention_mask,
+                    position_ids=kv_cache.positions_of(attention_mask), use_cache=True, logits_to_keep=1,
+                    **({cache_arg: roomy} if roomy is not None else {}))
+    return out.logits[:, -1].float(), kv_cache.cache_of(out), attention_mask
+
+
+def _head_cache(model: Any, input_ids: Any, attention_mask: Any, head: int, cache_arg: str, headroom: int) -> Any:
+    """The cache of the ``head`` tokens the prompts share, prefilled once for one row."""
+    import torch
+
+    first = int((attention_mask[0] == 0).sum())
+    head_ids = input_ids[:1, first:first + head]
+    out = model(input_ids=head_ids, attention_mask=torch.ones_like(head_ids),
+                position_ids=torch.arange(head, device=input_ids.device)[None], use_cache=True, logits_to_keep=1,
+                **({cache_arg: c} if (c := kv_cache.roomy_cache(headroom)) is not None else {}))
+    return kv_cache.cache_of(out)
+
+
+def _tails(input_ids: Any, attention_mask: Any, head: int, rows: list[int], width: int) -> tuple[Any, Any]:
+    """The tails of ``rows`` after their head, right-aligned in ``width`` columns, and their mask."""
+    lengths = attention_mask.long().sum(-1)
+    tails = input_ids.new_full((len(rows), width), int(input_ids[0, 0]))
+    mask = attention_mask.new_zeros((len(rows), width))
+    for i, b in enumerate(rows):
+        own = int(lengths[b]) - head
+        tails[i, width - own:] = input_ids[b, input_ids.shape[1] - own:]
+        mask[i, width - own:] = 1
+    return tails, mask
+
+
+def prefill_with_head(model: Any, input_ids: Any, attention_mask: Any, head: int, max_new_tokens: int,
+                      cache_arg: str) -> tuple[Any, Any]:
+    """Prefills the ``head`` tokens all prompts share once, then every prompt's tail against that cache.
+
+    The tails are left-padded after the head (``head | pad | tail``), so the
+    mask keeps the batch's width and the positions count only real tokens:
+    each row sees the keys and positions of its unshared prefill.
+
+    Returns:
+        The tails' forward output (logits of each prompt's last token, the
+        batch's cache) and the attention mask of the new layout.
+    """
+    import torch
+
+    prompts, width = input_ids.shape
+    tail_width = width - head  # the longest prompt's tail; shorter tails are padded on the left
+    cache = _head_cache(model, input_ids, attention_mask, head, cache_arg, tail_width + max_new_tokens)
+    cache.batch_repeat_interleave(prompts)
+    tails, tail_mask = _tails(input_ids, attention_mask, head, list(range(prompts)), tail_width)
+    mask = torch.cat([attention_mask.new_ones((prompts, head)), tail_mask], dim=1)
+    out = model(input_ids=tails, attention_mask=mask, position_ids=kv_cache.positions_of(mask)[:, head:],
+                use_cache=True, logits_to_keep=1, **{cache_arg: cache})
+    return out, mask
+
+
+def prefill_grouped(model: Any, input_ids: Any, attention_mask: Any, head: int, max_new_tokens: int, cache_arg: str,
+                    group: int) -> tuple[Any, Any, Any]:
+    """Prefills the tails ``group`` at a time in order of length, then lays their keys out as one batch.
+
+    Each group is padded only to its own longest tail. The keys and values
+    are then copied into one cache of the batch's width, each prompt's
+    right-aligned after the head, and the padding's positions left at zero
+    (the mask hides them). Returns what :func:`prefill` returns.
+    """
+    import torch
+
+    prompts = input_ids.shape[0]
+    lengths = attention_mask.long().sum(-1).tolist()
+    tail_width = max(lengths) - head
+    head_kv = None
+    if head:
+        head_kv = [(layer.keys, layer.values) for layer in
+                   _head_cache(model, input_ids, attention_mask, head, cache_arg, 0).layers]
+    order = sorted(range(prompts), key=lambda b: lengths[b])
+    layers: list[tuple[Any, Any]] = []
+    logits = None
+    for start in range(0, prompts, group):
+        rows = order[start:start + group]
+        width = max(lengths[b] for b in rows) - head
+        tails, tail_mask = _tails(input_ids, attention_mask, head, rows, width)
+        mask = torch.cat([tail_mask.new_ones((len(rows), head)), tail_mask], dim=1)
+        extra = {}
+        if head_kv is not None:
+            extra[cache_arg] = kv_cache.cache_of_layers(
+                [(k.expand(len(rows), -1, -1, -1), v.expand(len(rows), -1, -1, -1)) for k, v in head_kv], width)
+        out = model(input_ids=tails, attention_mask=mask, position_ids=kv_cache.positions_of(mask)[:, head:],
+                    use_cache=True, logits_to_keep=1, **extra)
+        last = out.logits[:, -1].float()
+        if logits is None:
+            logits = last.new_empty((prompts, last.shape[-1]))
+        idx = torch.tensor(rows, device=input_ids.device)
+        logits[idx] = last
+        for i, layer in enumerate(kv_cache.cache_of(out).layers):
+            k, v = layer.keys, layer.values
+            if len(layers) <= i:
+                _, heads, _, dim = k.shape
+                layers.append(tuple(k.new_zeros((prompts, heads, head + tail_width, dim)) for _ in range(2)))
+            for full, part in zip(layers[i], (k, v)):
+                full[idx, :, :head] = part[:, :, :head]
+                full[idx, :, head + tail_width - width:] = part[:, :, head:]
+        del out
+    _, tail_mask = _tails(input_ids, attention_mask, head, list(range(prompts)), tail_width)
+    mask = torch.cat([attention_mask.new_ones((prompts, head)), tail_mask], dim=1)
+    return logits, kv_cache.cache_of_layers(layers, max_new_tokens), mask
