@@ -37,13 +37,14 @@ def prefill(model: Any, input_ids: Any, attention_mask: Any, *, head: int, max_n
         head: Tokens every prompt starts with, to prefill once (0: none).
         max_new_tokens: Positions to keep free in the cache.
         cache_arg: The model's name for its cache argument (:func:`.kv_cache.cache_argument`).
-        group: Prompts per tail prefill, sorted by length; 0, or a batch no larger, prefills them together.
+        group: Prompts per tail prefill, sorted by length; 0, or a batch no larger, prefills them together
+            (as does a transformers without pluggable cache layers).
 
     Returns:
         Float32 logits of each prompt's last token ``[prompts, vocab]``, the cache, and its attention mask.
     """
     prompts = input_ids.shape[0]
-    if group and prompts > group:
+    if group and prompts > group and kv_cache.roomy_cache(0) is not None:  # needs transformers 5's cache layers
         return prefill_grouped(model, input_ids, attention_mask, head, max_new_tokens, cache_arg, group)
     if head:
         out, attention_mask = prefill_with_head(model, input_ids, attention_mask, head, max_new_tokens, cache_arg)
