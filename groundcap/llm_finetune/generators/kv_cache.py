@@ -101,8 +101,6 @@ def cache_of(out: Any) -> Any:
     return cache if cache is not None else out.past_key_values
 
 
-
-
 def cache_of_layers(layers: Sequence[tuple[Any, Any]], headroom: int) -> Any:
     """A cache holding the given ``(keys, values)`` of each layer, with ``headroom`` positions kept ahead.
 

@@ -69,14 +69,16 @@ def _head_cache(model: Any, input_ids: Any, attention_mask: Any, head: int, cach
 
 
 def _tails(input_ids: Any, attention_mask: Any, head: int, rows: list[int], width: int) -> tuple[Any, Any]:
-    """The tails of ``rows`` after their head, right-aligned in ``width`` columns, and their mask."""
+    """The tails of ``rows`` after their head, right-aligned in ``width`` columns, and the mask of
+    ``head | pad | tail`` (``head + width`` columns) that they are prefilled and decoded with."""
     lengths = attention_mask.long().sum(-1)
     tails = input_ids.new_full((len(rows), width), int(input_ids[0, 0]))
-    mask = attention_mask.new_zeros((len(rows), width))
+    mask = attention_mask.new_zeros((len(rows), head + width))
+    mask[:, :head] = 1
     for i, b in enumerate(rows):
         own = int(lengths[b]) - head
         tails[i, width - own:] = input_ids[b, input_ids.shape[1] - own:]
-        mask[i, width - own:] = 1
+        mask[i, head + width - own:] = 1
     return tails, mask
 
 
@@ -92,14 +94,11 @@ def prefill_with_head(model: Any, input_ids: Any, attention_mask: Any, head: int
         The tails' forward output (logits of each prompt's last token, the
         batch's cache) and the attention mask of the new layout.
     """
-    import torch
-
     prompts, width = input_ids.shape
     tail_width = width - head  # the longest prompt's tail; shorter tails are padded on the left
     cache = _head_cache(model, input_ids, attention_mask, head, cache_arg, tail_width + max_new_tokens)
     cache.batch_repeat_interleave(prompts)
-    tails, tail_mask = _tails(input_ids, attention_mask, head, list(range(prompts)), tail_width)
-    mask = torch.cat([attention_mask.new_ones((prompts, head)), tail_mask], dim=1)
+    tails, mask = _tails(input_ids, attention_mask, head, list(range(prompts)), tail_width)
     out = model(input_ids=tails, attention_mask=mask, position_ids=kv_cache.positions_of(mask)[:, head:],
                 use_cache=True, logits_to_keep=1, **{cache_arg: cache})
     return out, mask
@@ -129,8 +128,7 @@ def prefill_grouped(model: Any, input_ids: Any, attention_mask: Any, head: int, 
     for start in range(0, prompts, group):
         rows = order[start:start + group]
         width = max(lengths[b] for b in rows) - head
-        tails, tail_mask = _tails(input_ids, attention_mask, head, rows, width)
-        mask = torch.cat([tail_mask.new_ones((len(rows), head)), tail_mask], dim=1)
+        tails, mask = _tails(input_ids, attention_mask, head, rows, width)
         extra = {}
         if head_kv is not None:
             extra[cache_arg] = kv_cache.cache_of_layers(
@@ -151,6 +149,5 @@ def prefill_grouped(model: Any, input_ids: Any, attention_mask: Any, head: int, 
                 full[idx, :, :head] = part[:, :, :head]
                 full[idx, :, head + tail_width - width:] = part[:, :, head:]
         del out
-    _, tail_mask = _tails(input_ids, attention_mask, head, list(range(prompts)), tail_width)
-    mask = torch.cat([attention_mask.new_ones((prompts, head)), tail_mask], dim=1)
+    _, mask = _tails(input_ids, attention_mask, head, list(range(prompts)), tail_width)
     return logits, kv_cache.cache_of_layers(layers, max_new_tokens), mask
