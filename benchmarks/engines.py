@@ -9,7 +9,8 @@ on the embedded SmolLM2 with its LoRA. Engines:
 * ``lean``: groundcap's own loop (one prefill per prompt, exact top-p without
   a vocabulary sort, finished rows leave the batch, one copy of a prompt's
   keys and values for its N rows, against N copies with ``share_prompt=False``),
-  in float32 and in bfloat16 (``dtype=auto`` picks bfloat16 on a CPU with AMX or AVX512-BF16);
+  in float32, in bfloat16 (``dtype=auto`` picks bfloat16 on a CPU with AMX or AVX512-BF16) and in
+  dynamic int8 (``dtype=int8``, every linear layer; the option for CPUs without native bfloat16);
 * ``ct2``: CTranslate2 int8 on the merged model (converted once per run
   here), when ``ctranslate2`` is installed. It cannot share a prompt's
   prefill between its N rows, and prompts of different lengths in one batch
@@ -135,6 +136,14 @@ def run(n_images: int = 16, repeats: int = 2) -> list[Row]:
     o2, r2 = interleaved(lambda: lean32.generate_raw(prompts, 5), lambda: previous.generate_raw(prompts, 5), repeats)
     rows.append(Row("writer N=5: lean float32 vs previous (what the loop alone gives)", o2, r2,
                     note=f"{captions_per_s(o2)} vs {captions_per_s(r2)}"))
+    int8 = _hf(dtype="int8")  # the CPU option where bfloat16 is not native
+    o7, r7 = interleaved(lambda: int8.generate_raw(prompts, 5), lambda: previous.generate_raw(prompts, 5), repeats)
+    rows.append(Row("writer N=5: lean int8 (dynamic; down_proj in float32) vs previous", o7, r7, target="≤ 0.2 (≥ 5×)",
+                    note=f"{captions_per_s(o7)} vs {captions_per_s(r7)}"))
+    rows[-1].passed = rows[-1].ratio <= 0.2
+    o8, r8 = interleaved(lambda: int8.generate_raw(prompts, 5), lambda: default.generate_raw(prompts, 5), repeats)
+    rows.append(Row("writer N=5: lean int8 vs default", o8, r8, note=f"{captions_per_s(o8)} vs {captions_per_s(r8)}"))
+    del int8
     shared = _hf()
     shared.share_head = True
     o5, r5 = interleaved(lambda: shared.generate_raw(prompts, 5), lambda: default.generate_raw(prompts, 5), repeats)
