@@ -10,7 +10,7 @@ on the embedded SmolLM2 with its LoRA. Engines:
   a vocabulary sort, finished rows leave the batch, one copy of a prompt's
   keys and values for its N rows, against N copies with ``share_prompt=False``),
   in float32, in bfloat16 (``dtype=auto`` picks bfloat16 on a CPU with AMX or AVX512-BF16) and in
-  dynamic int8 (``dtype=int8``, every linear layer; the option for CPUs without native bfloat16);
+  dynamic int8 (``dtype=int8``, every linear layer but ``down_proj``; the option for CPUs with VNNI but no bfloat16);
 * ``ct2``: CTranslate2 int8 on the merged model (converted once per run
   here), when ``ctranslate2`` is installed. It cannot share a prompt's
   prefill between its N rows, and prompts of different lengths in one batch

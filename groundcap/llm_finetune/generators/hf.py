@@ -131,7 +131,7 @@ def quantize_int8(model: Any, keep: tuple[str, ...] = INT8_FLOAT_LAYERS) -> Any:
     except ImportError as e:  # removed in favour of torchao in a later torch
         raise ModelLoadError(f"dtype int8 needs torch.ao.quantization.quantize_dynamic: {e}") from e
     spec = {name: per_channel_dynamic_qconfig for name, module in model.named_modules()
-            if isinstance(module, torch.nn.Linear) and not (keep and name.endswith(keep))}
+            if isinstance(module, torch.nn.Linear) and not name.endswith(keep)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its deprecation notice points to torchao, which is not a dependency
         return quantize_dynamic(model, spec, dtype=torch.qint8)
