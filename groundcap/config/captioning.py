@@ -52,11 +52,13 @@ class GenerateConfig:
     dtype: str = setting("auto", "Weights and compute type of local models: auto (bfloat16 where the device computes it "
                             "natively: a CPU with AMX or AVX512-BF16, a CUDA GPU with bf16; float32 elsewhere), "
                             "float32, bfloat16, float16, or int8 (CPU: linear layers in dynamic int8 but the MLP's "
-                            "output projection; CIDEr-D -0.7 [-6.1, +4.6] on mini test, see docs/performance.md).")
+                            "output projection; for CPUs with VNNI: CIDEr-D -0.7 [-6.1, +4.6] on mini test there, "
+                            "-5.6 [-11.2, -0.6] on an AVX2-only CPU; see docs/performance.md).")
     decoding: str = setting("lean", "hf decoding loop: lean (one prefill per prompt, exact top-p without a vocabulary "
                                "sort, finished rows leave the batch) or generate (transformers' model.generate).")
-    share_head: bool = setting(True, "hf lean loop: prefill the prompt start that all prompts of a batch share once "
-                                 "(1.10x at N=5 on 16 photos; the same rows in float32, captions as good in bfloat16).")
+    share_head: bool = setting(True, "hf lean loop: prefill the prompt start that all prompts of a batch share once, "
+                                 "and keep it for later calls, one-photo calls included (the same rows in float32, "
+                                 "captions as good in bfloat16).")
     share_prompt: bool = setting(True, "hf lean loop, Llama models: decode a prompt's n rows against one copy of its "
                                    "keys and values instead of n copies (the same rows; less memory read per step).")
     prefill_group: int = setting(4, "hf lean loop: prefill a batch's prompts this many at a time in order of length, "

@@ -336,3 +336,67 @@ def test_the_generator_prefills_in_groups_of_its_setting(tiny_llama):
     b = _gen(tiny_llama, max_new_tokens=6, batch_size=5, prefill_group=0).generate_raw(
         [Prompt(messages=(("user", t),)) for t in VARIED], 3)
     assert [[c.text for c in r] for r in a] == [[c.text for c in r] for r in b]
+
+
+def test_a_memo_of_heads_prefills_a_single_prompts_head_once_for_later_calls(tiny_llama, monkeypatch):
+    """One photo at a time (the Python API in a loop): the second call finds the head it shares with the first,
+    the third and later prefill only their own tail, and no row changes."""
+    from groundcap.llm_finetune.generators.prefill import HeadMemo
+
+    monkeypatch.setattr(decoding, "MIN_SHARED_HEAD", 2)
+    gen = _gen(tiny_llama)
+    calls = _forward_shapes(gen, monkeypatch)
+    memo = HeadMemo()
+    kw = dict(n=3, max_new_tokens=6, temperature=1.3, top_p=0.95, seed=5, end_ids=[], finished=None)
+    for i, text in enumerate([HEADED[0], HEADED[2], HEADED[1]]):  # 0 and 2 share only the 5-token head
+        enc = gen.tokenizer([text], return_tensors="pt")
+        width = enc.input_ids.shape[1]
+        calls.clear()
+        memoed = decoding.decode(gen.model, enc.input_ids, enc.attention_mask, share_head=True, heads=memo, **kw)
+        prefills = calls[:2] if i == 1 else calls[:1]
+        if i == 0:
+            assert prefills == [(1, width)] and len(memo) == 0  # nothing to share with yet
+        elif i == 1:
+            assert prefills == [(1, 5), (1, width - 5)] and len(memo) == 1  # "<user> the black dog runs", kept
+        else:
+            assert prefills == [(1, width - 5)]  # the kept head, not prefilled again
+        calls.clear()
+        whole = decoding.decode(gen.model, enc.input_ids, enc.attention_mask, share_head=False, **kw)
+        assert [r.ids for r in memoed] == [r.ids for r in whole]
+        assert [r.logprob for r in memoed] == pytest.approx([r.logprob for r in whole], abs=1e-4)
+
+
+def test_a_batch_keeps_its_head_for_the_next_batch_and_for_single_prompts(tiny_llama, monkeypatch):
+    from groundcap.llm_finetune.generators.prefill import HeadMemo
+
+    monkeypatch.setattr(decoding, "MIN_SHARED_HEAD", 2)
+    gen = _gen(tiny_llama)
+    calls = _forward_shapes(gen, monkeypatch)
+    memo = HeadMemo(size=1)
+    kw = dict(n=2, max_new_tokens=4, temperature=1.0, top_p=0.9, seed=0, end_ids=[], finished=None, share_head=True)
+    enc = gen.tokenizer(HEADED, return_tensors="pt", padding=True)
+    decoding.decode(gen.model, enc.input_ids, enc.attention_mask, heads=memo, **kw)
+    assert calls[0] == (1, 5) and len(memo) == 1
+    calls.clear()
+    decoding.decode(gen.model, enc.input_ids, enc.attention_mask, heads=memo, **kw)
+    assert calls[0] == (3, enc.input_ids.shape[1] - 5)  # straight to the tails
+    calls.clear()
+    one = gen.tokenizer(VARIED[3:4], return_tensors="pt")  # starts with the batch's head
+    decoding.decode(gen.model, one.input_ids, one.attention_mask, heads=memo, **kw)
+    assert calls[0] == (1, one.input_ids.shape[1] - 5)
+    other = gen.tokenizer(["<user> a cat <assistant>"], return_tensors="pt")
+    calls.clear()
+    decoding.decode(gen.model, other.input_ids, other.attention_mask, heads=memo, **kw)
+    assert calls[0] == tuple(other.input_ids.shape)  # shares too little with the previous prompt: no head
+
+
+def test_the_generator_keeps_its_heads_between_calls(tiny_llama, monkeypatch):
+    monkeypatch.setattr(decoding, "MIN_SHARED_HEAD", 2)
+    gen = _gen(tiny_llama, max_new_tokens=4)
+    for text in HEADED:
+        gen.generate_raw([Prompt(messages=(("user", text),))], 2)
+    assert len(gen.heads) == 2  # 0 and 1 share 7 tokens; 2 shares 5 with 1
+    off = _gen(tiny_llama, max_new_tokens=4, share_head=False)
+    for text in HEADED:
+        off.generate_raw([Prompt(messages=(("user", text),))], 2)
+    assert len(off.heads) == 0

@@ -13,6 +13,8 @@ token, at a stop string or once its sentence is settled) and does less:
 - the head that every prompt of the batch starts with (the template's header
   and instruction, about a third of a default prompt) is prefilled once for
   the whole batch, and each prompt's own tail after it (:func:`shared_head`);
+  with a :class:`.prefill.HeadMemo`, a head is prefilled once for all later
+  calls too, single prompts included;
 - the tails are prefilled a few at a time in order of length, each group
   padded only to its own longest (:mod:`.prefill`), not all to the longest;
 - top-p is exact but looks at the top :data:`TOP_K_FAST` tokens first: a row
@@ -37,7 +39,7 @@ from typing import Any, Callable, Sequence
 
 from groundcap.llm_finetune.generators import shared_prefix
 from groundcap.llm_finetune.generators.kv_cache import cache_argument, cache_of, positions_of, roomy_cache
-from groundcap.llm_finetune.generators.prefill import prefill
+from groundcap.llm_finetune.generators.prefill import HeadLayers, HeadMemo, head_layers, prefill
 
 __all__ = ["DecodedRow", "decode", "shared_head", "positions_of", "roomy_cache", "cache_argument", "cache_of", "TOP_K_FAST",
            "MIN_SHARED_HEAD"]
@@ -61,7 +63,8 @@ class DecodedRow:
 
 def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_tokens: int, temperature: float,
            top_p: float, seed: int, end_ids: Sequence[int], finished: Callable[[list[int]], bool] | None = None,
-           share_head: bool = False, share_prompt: bool = True, prefill_group: int = 0) -> list[DecodedRow]:
+           share_head: bool = False, share_prompt: bool = True, prefill_group: int = 0,
+           heads: HeadMemo | None = None) -> list[DecodedRow]:
     """Decodes ``n`` rows per left-padded prompt: row ``i*n`` greedy, the rest sampled.
 
     Args:
@@ -81,6 +84,8 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
             (:mod:`.shared_prefix`) where the model supports it, instead of ``n`` copies.
         prefill_group: Prefill the prompts' tails this many at a time in order of length, each group
             padded only to its own longest (:func:`.prefill.prefill_grouped`); 0 prefills the batch at once.
+        heads: With ``share_head``, the heads prefilled by earlier calls, reused and added to
+            (:func:`_memo_head`); a single prompt's head is found there or against the previous one.
 
     Returns:
         ``prompts * n`` rows, prompt by prompt.
@@ -93,11 +98,15 @@ def decode(model: Any, input_ids: Any, attention_mask: Any, *, n: int, max_new_t
     gen = torch.Generator(device=device).manual_seed(seed)
     cache_arg = cache_argument(model)
     with torch.inference_mode():
-        head = shared_head(input_ids, attention_mask) if share_head and prompts > 1 else 0
+        head_kv = None
+        if share_head and heads is not None:
+            head, head_kv = _memo_head(model, input_ids, attention_mask, heads, cache_arg)
+        else:
+            head = shared_head(input_ids, attention_mask) if share_head and prompts > 1 else 0
         logits, cache, attention_mask = prefill(model, input_ids, attention_mask,
                                                 head=head if head >= MIN_SHARED_HEAD else 0,
                                                 max_new_tokens=max_new_tokens, cache_arg=cache_arg,
-                                                group=prefill_group)
+                                                group=prefill_group, head_kv=head_kv)
         positions = positions_of(attention_mask)
         shared = None
         mask = None  # a shared cache holds the masks itself
@@ -178,6 +187,40 @@ def shared_head(input_ids: Any, attention_mask: Any) -> int:
     heads = torch.stack([input_ids[b, s:s + shortest - 1] for b, s in enumerate(starts)])  # first tokens
     agree = (heads == heads[0]).all(0)
     return int(agree.long().cumprod(0).sum())
+
+
+def _memo_head(model: Any, input_ids: Any, attention_mask: Any, heads: HeadMemo, cache_arg: str
+               ) -> tuple[int, HeadLayers | None]:
+    """The head to prefill the prompts after, and its keys and values where ``heads`` has them.
+
+    A batch's head is what its prompts share (:func:`shared_head`), taken from
+    ``heads`` or prefilled and kept there. A single prompt takes the longest
+    head in ``heads`` it starts with; without one, the tokens it shares with
+    the previous single prompt become a head, prefilled and kept.
+    """
+    lengths = attention_mask.long().sum(-1).tolist()
+    width = input_ids.shape[1]
+    own = [tuple(input_ids[b, width - n:].tolist()) for b, n in enumerate(lengths)]
+    if len(own) > 1:
+        head = shared_head(input_ids, attention_mask)
+    else:
+        found = heads.longest(own)
+        last, heads.last = heads.last, own[0]
+        if found is not None:
+            return len(found[0]), found[1]
+        head = 0
+        if last is not None:
+            limit = min(len(last), len(own[0]) - 1)
+            while head < limit and last[head] == own[0][head]:
+                head += 1
+    if head < MIN_SHARED_HEAD:
+        return 0, None
+    key = own[0][:head]
+    layers = heads.get(key)
+    if layers is None:
+        layers = head_layers(model, input_ids, attention_mask, head, cache_arg)
+        heads.store(key, layers)
+    return head, layers
 
 
 def _choose(logits: Any, greedy: Any, temperature: float, top_p: float, uniform: Any) -> Any:

@@ -33,6 +33,7 @@ from groundcap.config import GenerateConfig
 from groundcap.errors import ModelLoadError
 from groundcap.llm_finetune.adapters import adapter_label, resolve_adapter
 from groundcap.llm_finetune.generators.base import Completion, Generator
+from groundcap.llm_finetune.generators.prefill import HeadMemo
 from groundcap.records import Facts, Prompt
 
 __all__ = ["HFGenerator", "EMBEDDED_MODEL", "embedded_model_dir", "load_causal_lm", "resolve_dtype", "quantize_int8",
@@ -117,7 +118,9 @@ def quantize_int8(model: Any, keep: tuple[str, ...] = INT8_FLOAT_LAYERS) -> Any:
     tensor on the fly (``torch.ao.quantization.quantize_dynamic``: fbgemm
     kernels, VNNI where the CPU has it). On the embedded SmolLM2, flickr8k-mini
     test, 3 seeds: every layer in int8 scored CIDEr-D -7.3 [-12.9, -2.5]
-    against bfloat16; with ``down_proj`` kept in float32, -0.7 [-6.1, +4.6].
+    against bfloat16; with ``down_proj`` kept in float32, -0.7 [-6.1, +4.6]
+    on a CPU with VNNI, but -5.6 [-11.2, -0.6] against float32 on one with
+    AVX2 only, where it was 1.5x faster than float32 (docs/performance.md).
 
     Raises:
         ModelLoadError: when this torch has no dynamic quantization.
@@ -248,6 +251,8 @@ class HFGenerator(Generator):
         #: ``GenerateConfig.share_head``. Float32 rows are the same; bfloat16 ones differ in rounding, not quality
         #: (mini test, 3 seeds: CIDEr-D +2.6 [-2.6, +8.4], ROUGE-L +0.2 [-1.0, +1.5] against unshared).
         self.share_head = self.config.share_head
+        #: The heads prefilled so far, reused by later calls (:class:`.prefill.HeadMemo`; with ``share_head``).
+        self.heads = HeadMemo()
         #: Lean loop: a prompt's n rows read one copy of its keys and values (:mod:`.shared_prefix`),
         #: ``GenerateConfig.share_prompt``.
         self.share_prompt = self.config.share_prompt
@@ -318,7 +323,7 @@ class HFGenerator(Generator):
         rows = decode(self.model, enc.input_ids, enc.attention_mask, n=n, max_new_tokens=cfg.max_new_tokens,
                       temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed, end_ids=end_ids,
                       finished=finished if (settle or stops) else None, share_head=self.share_head,
-                      share_prompt=self.share_prompt, prefill_group=self.prefill_group)
+                      share_prompt=self.share_prompt, prefill_group=self.prefill_group, heads=self.heads)
         out = [Completion(tok.decode(r.ids, skip_special_tokens=True), r.logprob, greedy=(i % n == 0),
                           truncated=r.truncated) for i, r in enumerate(rows)]
         return [out[i * n:(i + 1) * n] for i in range(len(prompts))]

@@ -15,19 +15,77 @@ own tokens right-aligned, the mask saying which are real):
 
 Each prompt's logits and keys come from its own tokens only (padding is
 masked), so the ways differ only in floating-point rounding.
+
+A head's keys and values are the same in every call, so :class:`HeadMemo`
+keeps the last few a generator prefilled: a later batch with the same head,
+or a single prompt that starts with one, skips its forward. A single prompt
+has no batch to share a head with; its head is the tokens it has in common
+with the previous single prompt (the template's header and instruction, a
+third of a default prompt), so from the third call of a loop over photos
+on, each call prefills only its own tail.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections import OrderedDict
+from typing import Any, Sequence
 
 from groundcap.llm_finetune.generators import kv_cache
 
-__all__ = ["prefill"]
+__all__ = ["prefill", "HeadMemo"]
+
+#: (keys, values) of every layer, ``[1, kv_heads, head, head_dim]`` each.
+HeadLayers = list[tuple[Any, Any]]
+
+
+class HeadMemo:
+    """The keys and values of the prompt heads a generator prefilled last, by their token ids.
+
+    Args:
+        size: Heads kept (the least recently used is dropped first).
+
+    Example:
+        >>> memo = HeadMemo(size=2)
+        >>> memo.store((1, 2, 3), [("k", "v")])
+        >>> memo.longest([(1, 2, 3, 4)])
+        ((1, 2, 3), [('k', 'v')])
+        >>> memo.longest([(1, 2, 3)]) is None  # a prompt keeps at least one token of its own
+        True
+    """
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._heads: OrderedDict[tuple[int, ...], HeadLayers] = OrderedDict()
+        #: The real token ids of the previous single prompt, which the next one's head is looked for in.
+        self.last: tuple[int, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self._heads)
+
+    def get(self, head: tuple[int, ...]) -> HeadLayers | None:
+        layers = self._heads.get(head)
+        if layers is not None:
+            self._heads.move_to_end(head)
+        return layers
+
+    def store(self, head: tuple[int, ...], layers: HeadLayers) -> None:
+        self._heads[head] = layers
+        self._heads.move_to_end(head)
+        while len(self._heads) > self.size:
+            self._heads.popitem(last=False)
+
+    def longest(self, prompts: Sequence[tuple[int, ...]]) -> tuple[tuple[int, ...], HeadLayers] | None:
+        """The longest kept head that every prompt starts with and goes on past, or ``None``."""
+        best = None
+        for head in self._heads:
+            if (best is None or len(head) > len(best)) and all(
+                    len(p) > len(head) and p[:len(head)] == head for p in prompts):
+                best = head
+        return None if best is None else (best, self.get(best))
 
 
 def prefill(model: Any, input_ids: Any, attention_mask: Any, *, head: int, max_new_tokens: int, cache_arg: str,
-            group: int = 0) -> tuple[Any, Any, Any]:
+            group: int = 0, head_kv: HeadLayers | None = None) -> tuple[Any, Any, Any]:
     """Prefills left-padded prompts, leaving room for ``max_new_tokens``.
 
     Args:
@@ -39,15 +97,17 @@ def prefill(model: Any, input_ids: Any, attention_mask: Any, *, head: int, max_n
         cache_arg: The model's name for its cache argument (:func:`.kv_cache.cache_argument`).
         group: Prompts per tail prefill, sorted by length; 0, or a batch no larger, prefills them together
             (as does a transformers without pluggable cache layers).
+        head_kv: The head's keys and values, prefilled before (:func:`head_layers`); ``None`` prefills it here.
 
     Returns:
         Float32 logits of each prompt's last token ``[prompts, vocab]``, the cache, and its attention mask.
     """
     prompts = input_ids.shape[0]
     if group and prompts > group and kv_cache.roomy_cache(0) is not None:  # needs transformers 5's cache layers
-        return prefill_grouped(model, input_ids, attention_mask, head, max_new_tokens, cache_arg, group)
+        return prefill_grouped(model, input_ids, attention_mask, head, max_new_tokens, cache_arg, group, head_kv)
     if head:
-        out, attention_mask = prefill_with_head(model, input_ids, attention_mask, head, max_new_tokens, cache_arg)
+        out, attention_mask = prefill_with_head(model, input_ids, attention_mask, head, max_new_tokens, cache_arg,
+                                                head_kv)
     else:
         roomy = kv_cache.roomy_cache(max_new_tokens)
         out = model(input_ids=input_ids, attention_mask=attention_mask,
@@ -56,16 +116,20 @@ def prefill(model: Any, input_ids: Any, attention_mask: Any, *, head: int, max_n
     return out.logits[:, -1].float(), kv_cache.cache_of(out), attention_mask
 
 
-def _head_cache(model: Any, input_ids: Any, attention_mask: Any, head: int, cache_arg: str, headroom: int) -> Any:
-    """The cache of the ``head`` tokens the prompts share, prefilled once for one row."""
+def head_layers(model: Any, input_ids: Any, attention_mask: Any, head: int, cache_arg: str) -> HeadLayers:
+    """The keys and values of the ``head`` tokens the prompts share, prefilled once for one row."""
     import torch
 
     first = int((attention_mask[0] == 0).sum())
     head_ids = input_ids[:1, first:first + head]
     out = model(input_ids=head_ids, attention_mask=torch.ones_like(head_ids),
                 position_ids=torch.arange(head, device=input_ids.device)[None], use_cache=True, logits_to_keep=1,
-                **({cache_arg: c} if (c := kv_cache.roomy_cache(headroom)) is not None else {}))
-    return kv_cache.cache_of(out)
+                **({cache_arg: c} if (c := kv_cache.roomy_cache(0)) is not None else {}))
+    return [(layer.keys, layer.values) for layer in kv_cache.cache_of(out).layers]
+
+
+def _expanded(layers: HeadLayers, rows: int) -> HeadLayers:
+    return [(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in layers]
 
 
 def _tails(input_ids: Any, attention_mask: Any, head: int, rows: list[int], width: int) -> tuple[Any, Any]:
@@ -83,7 +147,7 @@ def _tails(input_ids: Any, attention_mask: Any, head: int, rows: list[int], widt
 
 
 def prefill_with_head(model: Any, input_ids: Any, attention_mask: Any, head: int, max_new_tokens: int,
-                      cache_arg: str) -> tuple[Any, Any]:
+                      cache_arg: str, head_kv: HeadLayers | None = None) -> tuple[Any, Any]:
     """Prefills the ``head`` tokens all prompts share once, then every prompt's tail against that cache.
 
     The tails are left-padded after the head (``head | pad | tail``), so the
@@ -96,8 +160,9 @@ def prefill_with_head(model: Any, input_ids: Any, attention_mask: Any, head: int
     """
     prompts, width = input_ids.shape
     tail_width = width - head  # the longest prompt's tail; shorter tails are padded on the left
-    cache = _head_cache(model, input_ids, attention_mask, head, cache_arg, tail_width + max_new_tokens)
-    cache.batch_repeat_interleave(prompts)
+    if head_kv is None:
+        head_kv = head_layers(model, input_ids, attention_mask, head, cache_arg)
+    cache = kv_cache.cache_of_layers(_expanded(head_kv, prompts), tail_width + max_new_tokens)  # copies the head
     tails, mask = _tails(input_ids, attention_mask, head, list(range(prompts)), tail_width)
     out = model(input_ids=tails, attention_mask=mask, position_ids=kv_cache.positions_of(mask)[:, head:],
                 use_cache=True, logits_to_keep=1, **{cache_arg: cache})
@@ -105,7 +170,7 @@ def prefill_with_head(model: Any, input_ids: Any, attention_mask: Any, head: int
 
 
 def prefill_grouped(model: Any, input_ids: Any, attention_mask: Any, head: int, max_new_tokens: int, cache_arg: str,
-                    group: int) -> tuple[Any, Any, Any]:
+                    group: int, head_kv: HeadLayers | None = None) -> tuple[Any, Any, Any]:
     """Prefills the tails ``group`` at a time in order of length, then lays their keys out as one batch.
 
     Each group is padded only to its own longest tail. The keys and values
@@ -118,10 +183,8 @@ def prefill_grouped(model: Any, input_ids: Any, attention_mask: Any, head: int, 
     prompts = input_ids.shape[0]
     lengths = attention_mask.long().sum(-1).tolist()
     tail_width = max(lengths) - head
-    head_kv = None
-    if head:
-        head_kv = [(layer.keys, layer.values) for layer in
-                   _head_cache(model, input_ids, attention_mask, head, cache_arg, 0).layers]
+    if head and head_kv is None:
+        head_kv = head_layers(model, input_ids, attention_mask, head, cache_arg)
     order = sorted(range(prompts), key=lambda b: lengths[b])
     layers: list[tuple[Any, Any]] = []
     logits = None
@@ -130,9 +193,8 @@ def prefill_grouped(model: Any, input_ids: Any, attention_mask: Any, head: int, 
         width = max(lengths[b] for b in rows) - head
         tails, mask = _tails(input_ids, attention_mask, head, rows, width)
         extra = {}
-        if head_kv is not None:
-            extra[cache_arg] = kv_cache.cache_of_layers(
-                [(k.expand(len(rows), -1, -1, -1), v.expand(len(rows), -1, -1, -1)) for k, v in head_kv], width)
+        if head:
+            extra[cache_arg] = kv_cache.cache_of_layers(_expanded(head_kv, len(rows)), width)
         out = model(input_ids=tails, attention_mask=mask, position_ids=kv_cache.positions_of(mask)[:, head:],
                     use_cache=True, logits_to_keep=1, **extra)
         last = out.logits[:, -1].float()
