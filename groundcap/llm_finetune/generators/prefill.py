@@ -43,6 +43,8 @@ class HeadMemo:
 
     Args:
         size: Heads kept (the least recently used is dropped first).
+        max_tokens: Tokens kept over all heads, so that long prompts that happen to share much
+            (the same photo twice) do not hold much memory; a longer head is used once, not kept.
 
     Example:
         >>> memo = HeadMemo(size=2)
@@ -51,10 +53,17 @@ class HeadMemo:
         ((1, 2, 3), [('k', 'v')])
         >>> memo.longest([(1, 2, 3)]) is None  # a prompt keeps at least one token of its own
         True
+        >>> memo.store((1, 2), [("k", "v")]); memo.store((5, 6), [("k", "v")])
+        >>> len(memo), memo.longest([(1, 2, 3, 4)])[0]  # the oldest went first
+        (2, (1, 2))
+        >>> small = HeadMemo(max_tokens=2)
+        >>> small.store((1, 2, 3), [])  # too long to keep
+        >>> len(small)
+        0
     """
 
-    def __init__(self, size: int = 4) -> None:
-        self.size = size
+    def __init__(self, size: int = 4, max_tokens: int = 1024) -> None:
+        self.size, self.max_tokens = size, max_tokens
         self._heads: OrderedDict[tuple[int, ...], HeadLayers] = OrderedDict()
         #: The real token ids of the previous single prompt, which the next one's head is looked for in.
         self.last: tuple[int, ...] | None = None
@@ -69,9 +78,11 @@ class HeadMemo:
         return layers
 
     def store(self, head: tuple[int, ...], layers: HeadLayers) -> None:
+        if len(head) > self.max_tokens:
+            return
         self._heads[head] = layers
         self._heads.move_to_end(head)
-        while len(self._heads) > self.size:
+        while len(self._heads) > self.size or sum(map(len, self._heads)) > self.max_tokens:
             self._heads.popitem(last=False)
 
     def longest(self, prompts: Sequence[tuple[int, ...]]) -> tuple[tuple[int, ...], HeadLayers] | None:
