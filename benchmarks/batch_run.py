@@ -77,23 +77,28 @@ def throughput(n_images: int, repeats: int, tmp: Path) -> list[Row]:
             _kept_heads(captioner, files[:16], repeats)]
 
 
+def _with(generator, setting: str, value, body):
+    """``body`` as a callable that runs with ``generator.<setting>`` set to ``value``, restored after."""
+    def go() -> None:
+        before = getattr(generator, setting)
+        setattr(generator, setting, value)
+        try:
+            body()
+        finally:
+            setattr(generator, setting, before)
+    return go
+
+
 def _kept_heads(captioner, files: list[Path], repeats: int) -> Row:
     """The naive loop with the generator's heads kept between calls (the default) against every prompt
     prefilled whole (``share_head`` off, which for a single prompt was the path before the memo)."""
+    def loop() -> None:
+        for p in files:
+            captioner.caption(p)
+
     generator = captioner.generator
-    before = generator.share_head
-
-    def loop(kept: bool):
-        def go() -> None:
-            generator.share_head = kept
-            try:
-                for p in files:
-                    captioner.caption(p)
-            finally:
-                generator.share_head = before
-        return go
-
-    o, r = interleaved(loop(True), loop(False), repeats)
+    o, r = interleaved(_with(generator, "share_head", True, loop), _with(generator, "share_head", False, loop),
+                       repeats)
     return Row(f"naive loop over {len(files)} photos: the prompt head kept between calls vs prefilled each call",
                o, r, note=f"{len(files) / min(o):.2f} vs {len(files) / min(r):.2f} images/s")
 
@@ -103,19 +108,12 @@ def _grouped_prefill(captioner, config, src: Path, tmp: Path, n_images: int, rep
     from groundcap.batch import run
     from groundcap.engines.local import LocalEngine
 
+    def go() -> None:
+        run(src, tmp / "out", config, engine=LocalEngine(config, captioner=captioner), overwrite=True)
+
     generator = captioner.generator
     group = generator.prefill_group
-
-    def with_group(value: int):
-        def go() -> None:
-            generator.prefill_group = value
-            try:
-                run(src, tmp / "out", config, engine=LocalEngine(config, captioner=captioner), overwrite=True)
-            finally:
-                generator.prefill_group = group
-        return go
-
-    o, r = interleaved(with_group(group), with_group(0), repeats)
+    o, r = interleaved(_with(generator, "prefill_group", group, go), _with(generator, "prefill_group", 0, go), repeats)
     return Row(f"groundcap run: tails prefilled {group} at a time by length vs the batch at once", o, r,
                note=f"{n_images / min(o):.2f} vs {n_images / min(r):.2f} images/s")
 

@@ -34,6 +34,7 @@ random numbers are consumed differently); row 0 is the same greedy decode.
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -198,24 +199,20 @@ def _memo_head(model: Any, input_ids: Any, attention_mask: Any, heads: HeadMemo,
     head in ``heads`` it starts with; without one, the tokens it shares with
     the previous single prompt become a head, prefilled and kept.
     """
-    lengths = attention_mask.long().sum(-1).tolist()
-    width = input_ids.shape[1]
-    own = [tuple(input_ids[b, width - n:].tolist()) for b, n in enumerate(lengths)]
-    if len(own) > 1:
+    real = int(attention_mask[0].sum())
+    own = tuple(input_ids[0, input_ids.shape[1] - real:].tolist())  # the first prompt's tokens, without padding
+    if input_ids.shape[0] > 1:
         head = shared_head(input_ids, attention_mask)
     else:
         found = heads.longest(own)
-        last, heads.last = heads.last, own[0]
+        last, heads.last = heads.last, own
         if found is not None:
             return len(found[0]), found[1]
-        head = 0
-        if last is not None:
-            limit = min(len(last), len(own[0]) - 1)
-            while head < limit and last[head] == own[0][head]:
-                head += 1
+        # what it shares with the previous one (element-wise), leaving it a token of its own
+        head = 0 if last is None else len(os.path.commonprefix([last, own[:-1]]))
     if head < MIN_SHARED_HEAD:
         return 0, None
-    key = own[0][:head]
+    key = own[:head]
     layers = heads.get(key)
     if layers is None:
         layers = head_layers(model, input_ids, attention_mask, head, cache_arg)

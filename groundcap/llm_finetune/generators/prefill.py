@@ -28,7 +28,7 @@ on, each call prefills only its own tail.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import Any
 
 from groundcap.llm_finetune.generators import kv_cache
 
@@ -49,12 +49,12 @@ class HeadMemo:
     Example:
         >>> memo = HeadMemo(size=2)
         >>> memo.store((1, 2, 3), [("k", "v")])
-        >>> memo.longest([(1, 2, 3, 4)])
+        >>> memo.longest((1, 2, 3, 4))
         ((1, 2, 3), [('k', 'v')])
-        >>> memo.longest([(1, 2, 3)]) is None  # a prompt keeps at least one token of its own
+        >>> memo.longest((1, 2, 3)) is None  # a prompt keeps at least one token of its own
         True
         >>> memo.store((1, 2), [("k", "v")]); memo.store((5, 6), [("k", "v")])
-        >>> len(memo), memo.longest([(1, 2, 3, 4)])[0]  # the oldest went first
+        >>> len(memo), memo.longest((1, 2, 3, 4))[0]  # the oldest went first
         (2, (1, 2))
         >>> small = HeadMemo(max_tokens=2)
         >>> small.store((1, 2, 3), [])  # too long to keep
@@ -85,13 +85,10 @@ class HeadMemo:
         while len(self._heads) > self.size or sum(map(len, self._heads)) > self.max_tokens:
             self._heads.popitem(last=False)
 
-    def longest(self, prompts: Sequence[tuple[int, ...]]) -> tuple[tuple[int, ...], HeadLayers] | None:
-        """The longest kept head that every prompt starts with and goes on past, or ``None``."""
-        best = None
-        for head in self._heads:
-            if (best is None or len(head) > len(best)) and all(
-                    len(p) > len(head) and p[:len(head)] == head for p in prompts):
-                best = head
+    def longest(self, prompt: tuple[int, ...]) -> tuple[tuple[int, ...], HeadLayers] | None:
+        """The longest kept head that ``prompt`` starts with and goes on past, or ``None``."""
+        fits = [head for head in self._heads if len(prompt) > len(head) and prompt[:len(head)] == head]
+        best = max(fits, key=len, default=None)
         return None if best is None else (best, self.get(best))
 
 
